@@ -1,0 +1,62 @@
+"""Dependencies shared by the routers: the database session, settings, the broker, auth."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from celery import Celery
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy.orm import Session
+
+from backend.core.config import Settings
+from backend.core.security import verify_token
+from backend.crud import runs as runs_crud
+from backend.models import Run
+from backend.services.events import RunEventHub
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.session_factory() as session:
+        yield session
+
+
+def get_celery(request: Request) -> Celery:
+    return request.app.state.celery
+
+
+def get_hub(request: Request) -> RunEventHub:
+    return request.app.state.hub
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionDep = Annotated[Session, Depends(get_session)]
+CeleryDep = Annotated[Celery, Depends(get_celery)]
+HubDep = Annotated[RunEventHub, Depends(get_hub)]
+
+
+def require_write_token(request: Request, settings: SettingsDep) -> None:
+    verify_token(request, settings)
+
+
+def require_read_token(request: Request, settings: SettingsDep) -> None:
+    if settings.listens_beyond_localhost:
+        verify_token(request, settings)
+
+
+WriteAuth = Depends(require_write_token)
+ReadAuth = Depends(require_read_token)
+
+
+def get_run_or_404(run_id: int, session: SessionDep) -> Run:
+    run = runs_crud.get_run(session=session, run_id=run_id)
+    if run is None:
+        raise HTTPException(status_code=404, detail=f"run {run_id} not found")
+    return run
+
+
+RunDep = Annotated[Run, Depends(get_run_or_404)]

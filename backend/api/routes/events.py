@@ -1,0 +1,94 @@
+"""Live stream of a run (Server-Sent Events): its state and metric backlog first, then every
+new epoch, status change and heartbeat as it happens. The stream ends after the run ends."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from sse_starlette.sse import EventSourceResponse
+
+from backend.api.deps import HubDep, ReadAuth
+from backend.crud import metrics as metrics_crud
+from backend.crud import runs as runs_crud
+from backend.models import RunStatus
+from backend.schemas.run import RunPublic
+
+router = APIRouter(prefix="/runs/{run_id}/events", tags=["events"])
+
+# A stream re-reads the database this often even without a wake-up (writes from another process).
+RECHECK_SECONDS = 2.0
+
+
+def _snapshot(factory, run_id: int, after_id: int):
+    with factory() as session:
+        run = runs_crud.get_run(session=session, run_id=run_id)
+        if run is None:
+            return None, []
+        return RunPublic.model_validate(run), metrics_crud.get_points(session=session, run_id=run_id, after_id=after_id)
+
+
+def _points_json(points) -> str:
+    return json.dumps(
+        {"points": [{"name": p.name, "step": p.step, "value": p.value, "wall_time": p.wall_time} for p in points]}
+    )
+
+
+@router.get("", dependencies=[ReadAuth], response_class=EventSourceResponse)
+async def run_events(
+    run_id: int,
+    request: Request,
+    hub: HubDep,
+    last_event_id: Annotated[str | None, Header()] = None,
+):
+    """Events: `state` (the run, on connect and whenever it changes), `metrics` (new points; the
+    event id is a cursor, so a reconnecting client with Last-Event-ID gets only what it missed),
+    `heartbeat`, and `end` once the run is finished."""
+    factory = request.app.state.session_factory
+    cursor = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    wake = hub.subscribe(run_id)  # before the first read, so no write falls between the two
+    run, points = await run_in_threadpool(_snapshot, factory, run_id, cursor)
+    if run is None:
+        hub.unsubscribe(run_id, wake)
+        raise HTTPException(status_code=404, detail=f"run {run_id} not found")
+
+    async def stream():
+        nonlocal cursor, run, points
+        try:
+            last_state = None
+            last_heartbeat = None
+            while True:
+                state = run.model_dump(mode="json", exclude={"heartbeat_at", "updated_at"})
+                if state != last_state:
+                    yield {"event": "state", "data": run.model_dump_json()}
+                    last_state = state
+                if points:
+                    cursor = max(p.id for p in points)
+                    yield {"event": "metrics", "id": str(cursor), "data": _points_json(points)}
+                elif run.heartbeat_at != last_heartbeat and run.status == RunStatus.running:
+                    yield {
+                        "event": "heartbeat",
+                        "data": json.dumps(
+                            {"heartbeat_at": run.heartbeat_at.isoformat(), "epochs_completed": run.epochs_completed}
+                        ),
+                    }
+                last_heartbeat = run.heartbeat_at
+                if run.status.is_terminal:
+                    yield {"event": "end", "data": json.dumps({"status": run.status.value})}
+                    return
+                try:
+                    await asyncio.wait_for(wake.wait(), timeout=RECHECK_SECONDS)
+                except asyncio.TimeoutError:
+                    pass
+                wake.clear()
+                run, points = await run_in_threadpool(_snapshot, factory, run_id, cursor)
+                if run is None:  # deleted while followed
+                    yield {"event": "end", "data": json.dumps({"status": "deleted"})}
+                    return
+        finally:
+            hub.unsubscribe(run_id, wake)
+
+    return EventSourceResponse(stream(), ping=15)

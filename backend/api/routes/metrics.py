@@ -1,0 +1,38 @@
+"""Metric points of a run: batch ingestion (the worker's and any script's) and reads."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from backend.api.deps import HubDep, ReadAuth, RunDep, SessionDep, WriteAuth
+from backend.crud import metrics as metrics_crud
+from backend.schemas.metric import MetricBatch, MetricBatchResult, MetricPointPublic, MetricSeries
+
+router = APIRouter(prefix="/runs/{run_id}/metrics", tags=["metrics"])
+
+
+@router.post("", dependencies=[WriteAuth])
+def add_metrics(run: RunDep, batch: MetricBatch, session: SessionDep, hub: HubDep) -> MetricBatchResult:
+    """Store a batch of points. A point whose (name, step) is already stored is ignored, so a
+    batch can be retried safely."""
+    inserted = metrics_crud.add_points(session=session, run_id=run.id, points=batch.points)
+    session.commit()
+    if inserted:
+        hub.notify(run.id)
+    return MetricBatchResult(received=len(batch.points), inserted=inserted)
+
+
+@router.get("", dependencies=[ReadAuth])
+def read_metrics(
+    run: RunDep,
+    session: SessionDep,
+    name: Annotated[list[str] | None, Query(description="Only these metrics (repeat the parameter)")] = None,
+    since_step: Annotated[int | None, Query(ge=0, description="Only steps at or after this one")] = None,
+) -> MetricSeries:
+    points = metrics_crud.get_points(session=session, run_id=run.id, names=name, since_step=since_step)
+    return MetricSeries(
+        run_id=run.id,
+        points=[MetricPointPublic(name=p.name, step=p.step, value=p.value, wall_time=p.wall_time) for p in points],
+    )

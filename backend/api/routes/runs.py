@@ -1,0 +1,154 @@
+"""Runs: submit, list, read, cancel, delete, and the life-cycle reports of the worker training them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from sqlalchemy.orm import Session
+
+from backend.api.deps import CeleryDep, HubDep, ReadAuth, RunDep, SessionDep, SettingsDep, WriteAuth
+from backend.crud import runs as runs_crud
+from backend.crud.runs import SORTABLE, InvalidTransition
+from backend.models import Run, RunStatus
+from backend.schemas.run import (
+    RunCreate,
+    RunFinish,
+    RunHeartbeat,
+    RunHeartbeatReply,
+    RunPublic,
+    RunsPublic,
+    RunStart,
+)
+from backend.services.launcher import BrokerUnavailable, enqueue_run
+from worker.engine.model_stats import model_size
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+
+SORT_PATTERN = "^-?(" + "|".join(sorted(SORTABLE)) + ")$"
+
+
+def _commit_and_notify(session: Session, hub, run: Run) -> RunPublic:
+    session.commit()
+    hub.notify(run.id)
+    return RunPublic.model_validate(run)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[WriteAuth])
+def create_run(run_in: RunCreate, session: SessionDep, celery: CeleryDep) -> RunPublic:
+    """Validate, store and commit the run, then queue it. Any bad value is a 422 naming the field,
+    and then nothing is stored or queued."""
+    spec = run_in.spec
+    params, macs = model_size(spec)
+    run = runs_crud.create_run(
+        session=session,
+        name=run_in.name or f"{spec.model.name} on {spec.dataset.name}",
+        group=run_in.group,
+        spec=spec.model_dump(mode="json"),
+        param_count=params,
+        macs=macs,
+    )
+    session.commit()
+    try:
+        enqueue_run(celery, run.id)
+    except BrokerUnavailable as exc:
+        session.delete(run)
+        session.commit()
+        raise HTTPException(status_code=503, detail=f"run not submitted: {exc}") from exc
+    return RunPublic.model_validate(run)
+
+
+@router.get("", dependencies=[ReadAuth])
+def list_runs(
+    session: SessionDep,
+    status: Annotated[list[RunStatus] | None, Query(description="Any of these statuses")] = None,
+    group: Annotated[str | None, Query(max_length=200)] = None,
+    name: Annotated[str | None, Query(max_length=200, description="Name contains")] = None,
+    sort: Annotated[str, Query(pattern=SORT_PATTERN, description="Column, '-' first for descending")] = "-created_at",
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> RunsPublic:
+    runs, total = runs_crud.list_runs(
+        session=session,
+        status=[s.value for s in status] if status else None,
+        group=group,
+        name_contains=name,
+        sort=sort,
+        offset=offset,
+        limit=limit,
+    )
+    return RunsPublic(data=[RunPublic.model_validate(r) for r in runs], count=total)
+
+
+@router.get("/{run_id}", dependencies=[ReadAuth])
+def read_run(run: RunDep) -> RunPublic:
+    return RunPublic.model_validate(run)
+
+
+@router.post("/{run_id}/cancel", dependencies=[WriteAuth])
+def cancel_run(run: RunDep, session: SessionDep, hub: HubDep) -> RunPublic:
+    """A queued run is cancelled at once; a running one stops at its next batch and is then cancelled."""
+    try:
+        runs_crud.request_cancel(session=session, run=run)
+    except InvalidTransition as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
+    return _commit_and_notify(session, hub, run)
+
+
+@router.delete("/{run_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[WriteAuth])
+def delete_run(run: RunDep, session: SessionDep, hub: HubDep) -> Response:
+    try:
+        runs_crud.delete_run(session=session, run=run)
+    except InvalidTransition as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
+    session.commit()
+    hub.notify(run.id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# Life-cycle reports: what a worker (or any script training a run itself) sends.
+
+
+@router.post("/{run_id}/start", dependencies=[WriteAuth])
+def start_run(run_id: int, body: RunStart, session: SessionDep, hub: HubDep, settings: SettingsDep) -> RunPublic:
+    """Claim a queued run for training (409 if it is cancelled, finished or held by a live worker)."""
+    try:
+        run = runs_crud.start_run(
+            session=session,
+            run_id=run_id,
+            worker_host=body.worker_host,
+            stale_after=timedelta(seconds=3 * settings.heartbeat_seconds),
+        )
+    except LookupError as exc:
+        raise HTTPException(status_code=404, detail=f"run {run_id} not found") from exc
+    except InvalidTransition as exc:
+        session.rollback()
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
+    return _commit_and_notify(session, hub, run)
+
+
+@router.post("/{run_id}/heartbeat", dependencies=[WriteAuth])
+def heartbeat(run: RunDep, body: RunHeartbeat, session: SessionDep, hub: HubDep) -> RunHeartbeatReply:
+    """Record that the run is alive; the reply says whether it should stop."""
+    runs_crud.heartbeat(
+        session=session,
+        run=run,
+        epochs_completed=body.epochs_completed,
+        device_name=body.device_name,
+        environment=body.environment,
+    )
+    _commit_and_notify(session, hub, run)
+    stop = run.cancel_requested or run.status != RunStatus.running.value
+    return RunHeartbeatReply(status=RunStatus(run.status), cancel_requested=stop)
+
+
+@router.post("/{run_id}/finish", dependencies=[WriteAuth])
+def finish_run(run: RunDep, body: RunFinish, session: SessionDep, hub: HubDep) -> RunPublic:
+    try:
+        runs_crud.finish_run(
+            session=session, run=run, status=body.status, error=body.error, epochs_completed=body.epochs_completed
+        )
+    except InvalidTransition as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
+    return _commit_and_notify(session, hub, run)

@@ -1,0 +1,58 @@
+"""One settings object for the API, the worker and the CLI (environment variables prefixed TRAINBOARD_).
+
+With nothing set, everything lives under one data folder: a SQLite store and an embedded
+broker (kombu's SQLAlchemy transport on a second SQLite file), so no external server is needed.
+Point `database_url` at Postgres and `broker_url` at Redis for the scaled setup.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRAINBOARD_", env_file=None, extra="ignore")
+
+    data_dir: Path = Field(default=Path("trainboard-data"), description="Datasets, the default database and broker")
+    artifacts_dir: Path | None = Field(default=None, description="Checkpoints and images; default <data_dir>/artifacts")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir")
+    broker_url: str | None = Field(default=None, description="Celery broker; default embedded SQLite broker")
+    api_url: str = Field(default="http://127.0.0.1:8000", description="Where workers and the CLI reach the API")
+    api_token: str | None = Field(default=None, description="Bearer token for write routes")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    heartbeat_seconds: float = Field(default=2.0, gt=0)
+    sqlite_busy_timeout_ms: int = 30_000
+    visibility_timeout_seconds: int = Field(default=7 * 24 * 3600, description="Longer than any run")
+
+    @field_validator("api_token")
+    @classmethod
+    def _empty_token_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'trainboard.db').resolve()}"
+
+    @property
+    def resolved_broker_url(self) -> str:
+        return self.broker_url or f"sqla+sqlite:///{(self.data_dir / 'broker.db').resolve()}"
+
+    @property
+    def resolved_artifacts_dir(self) -> Path:
+        return (self.artifacts_dir or self.data_dir / "artifacts").resolve()
+
+    @property
+    def listens_beyond_localhost(self) -> bool:
+        return self.host not in LOOPBACK_HOSTS
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

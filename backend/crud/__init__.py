@@ -1,0 +1,1 @@
+"""Data access: functions over a Session, nothing of HTTP."""

@@ -1,0 +1,137 @@
+"""Runs: create, list, read, and the state changes of their life cycle."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from backend.models import Run, RunStatus
+from backend.models.base import utcnow
+
+SORTABLE = {"id", "name", "group", "status", "created_at", "started_at", "finished_at", "param_count", "macs"}
+
+
+class InvalidTransition(Exception):
+    """The run is not in a state that allows the change; the message says why."""
+
+
+def create_run(
+    *, session: Session, name: str, group: str | None, spec: dict, param_count: int | None, macs: int | None
+) -> Run:
+    run = Run(
+        name=name, group=group, spec=spec, status=RunStatus.queued.value, param_count=param_count, macs=macs
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def get_run(*, session: Session, run_id: int) -> Run | None:
+    return session.get(Run, run_id)
+
+
+def list_runs(
+    *,
+    session: Session,
+    status: list[str] | None = None,
+    group: str | None = None,
+    name_contains: str | None = None,
+    sort: str = "-created_at",
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[Run], int]:
+    query: Select = select(Run)
+    if status:
+        query = query.where(Run.status.in_(status))
+    if group is not None:
+        query = query.where(Run.group == group)
+    if name_contains:
+        query = query.where(Run.name.contains(name_contains, autoescape=True))
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    descending = sort.startswith("-")
+    column = getattr(Run, sort.lstrip("-"))
+    order = column.desc() if descending else column.asc()
+    runs = session.scalars(query.order_by(order, Run.id.desc() if descending else Run.id).offset(offset).limit(limit))
+    return list(runs), int(total or 0)
+
+
+def start_run(*, session: Session, run_id: int, worker_host: str, stale_after: timedelta) -> Run:
+    """A worker claims the run, atomically: a queued run, or a running one whose heartbeat went stale
+    (its worker died). Two live executions never hold one run."""
+    now = utcnow()
+    claimable = or_(
+        Run.status == RunStatus.queued.value,
+        and_(Run.status == RunStatus.running.value, Run.heartbeat_at < now - stale_after),
+    )
+    claimed = session.execute(
+        update(Run)
+        .where(Run.id == run_id, claimable)
+        .values(
+            status=RunStatus.running.value,
+            worker_host=worker_host,
+            started_at=func.coalesce(Run.started_at, now),
+            heartbeat_at=now,
+            attempt=Run.attempt + 1,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    run = session.get(Run, run_id, populate_existing=True)
+    if run is None:
+        raise LookupError(run_id)
+    if claimed != 1:
+        if run.status == RunStatus.running.value:
+            raise InvalidTransition(f"run {run_id} is already running on {run.worker_host}")
+        raise InvalidTransition(f"run {run_id} is {run.status}, not queued")
+    return run
+
+
+def heartbeat(
+    *, session: Session, run: Run, epochs_completed: int | None, device_name: str | None, environment: dict | None
+) -> Run:
+    if run.status != RunStatus.running.value:
+        return run  # a late heartbeat of a finished run changes nothing; the reply tells the worker
+    run.heartbeat_at = utcnow()
+    if epochs_completed is not None:
+        run.epochs_completed = max(run.epochs_completed, epochs_completed)
+    if device_name:
+        run.device_name = device_name
+    if environment:
+        run.environment = environment
+    return run
+
+
+def finish_run(
+    *, session: Session, run: Run, status: str, error: str | None, epochs_completed: int | None
+) -> Run:
+    if RunStatus(run.status).is_terminal:
+        if run.status == status:
+            return run  # a retried report: idempotent
+        raise InvalidTransition(f"run {run.id} is already {run.status}")
+    run.status = status
+    run.error = error
+    run.finished_at = utcnow()
+    if epochs_completed is not None:
+        run.epochs_completed = max(run.epochs_completed, epochs_completed)
+    return run
+
+
+def request_cancel(*, session: Session, run: Run) -> Run:
+    """A queued run is cancelled at once; a running one is flagged and its worker stops at the next batch."""
+    if run.status == RunStatus.queued.value:
+        run.status = RunStatus.cancelled.value
+        run.finished_at = utcnow()
+    elif run.status == RunStatus.running.value:
+        run.cancel_requested = True
+    else:
+        raise InvalidTransition(f"run {run.id} is already {run.status}")
+    return run
+
+
+def delete_run(*, session: Session, run: Run) -> None:
+    if run.status == RunStatus.running.value:
+        raise InvalidTransition(f"run {run.id} is running: cancel it first")
+    session.delete(run)
+

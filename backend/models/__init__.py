@@ -1,0 +1,7 @@
+"""SQLAlchemy tables."""
+
+from backend.models.base import Base
+from backend.models.metric import MetricPoint
+from backend.models.run import Run, RunStatus
+
+__all__ = ["Base", "MetricPoint", "Run", "RunStatus"]

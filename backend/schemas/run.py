@@ -1,0 +1,71 @@
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from backend.models.run import RunStatus
+from backend.schemas.common import Label
+from worker.engine.spec import TrainSpec
+
+
+class RunCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Label | None = Field(default=None, description="Defaults to '<model> on <dataset>'")
+    group: Label | None = Field(default=None, description="Group or study the run belongs to")
+    spec: TrainSpec
+
+
+class RunPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    group: str | None
+    status: RunStatus
+    spec: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    worker_host: str | None
+    device_name: str | None
+    environment: dict[str, Any] | None
+    attempt: int
+    epochs_completed: int
+    cancel_requested: bool
+    error: str | None
+    param_count: int | None
+    macs: int | None
+
+
+class RunsPublic(BaseModel):
+    data: list[RunPublic]
+    count: int = Field(description="Total number of runs matching the filters, over all pages")
+
+
+class RunStart(BaseModel):
+    """A worker claims a queued run."""
+
+    model_config = ConfigDict(extra="forbid")
+    worker_host: str = Field(min_length=1, max_length=255)
+
+
+class RunHeartbeat(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    epochs_completed: int | None = Field(default=None, ge=0)
+    device_name: str | None = Field(default=None, max_length=255)
+    environment: dict[str, Any] | None = None
+
+
+class RunHeartbeatReply(BaseModel):
+    status: RunStatus
+    cancel_requested: bool
+
+
+class RunFinish(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["completed", "failed", "cancelled"]
+    error: str | None = Field(default=None, max_length=20_000)
+    epochs_completed: int | None = Field(default=None, ge=0)

@@ -1,0 +1,35 @@
+"""Hands runs to the broker, after they are committed to the database."""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu.exceptions import OperationalError
+
+from worker.celery_app import TRAIN_RUN_TASK
+
+
+class BrokerUnavailable(Exception):
+    pass
+
+
+def enqueue_run(celery: Celery, run_id: int) -> None:
+    """Publish "train run X"; raises `BrokerUnavailable` within a few seconds instead of hanging."""
+    try:
+        celery.send_task(
+            TRAIN_RUN_TASK,
+            args=[run_id],
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0},
+        )
+    except (OperationalError, ConnectionError, OSError) as exc:
+        raise BrokerUnavailable(f"the broker is unreachable: {exc}") from exc
+
+
+def broker_reachable(celery: Celery) -> str | None:
+    """None when the broker answers, else the error."""
+    try:
+        with celery.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=2)
+        return None
+    except Exception as exc:  # any failure means "not reachable" to the health check
+        return str(exc) or type(exc).__name__
