@@ -62,13 +62,14 @@ async def run_events(
             last_heartbeat = None
             while True:
                 state = run.model_dump(mode="json", exclude={"heartbeat_at", "updated_at"})
-                if state != last_state:
+                state_changed = state != last_state
+                if state_changed:
                     yield {"event": "state", "data": run.model_dump_json()}
                     last_state = state
                 if points:
                     cursor = max(p.id for p in points)
                     yield {"event": "metrics", "id": str(cursor), "data": _points_json(points)}
-                elif run.heartbeat_at != last_heartbeat and run.status == RunStatus.running:
+                if not state_changed and run.heartbeat_at != last_heartbeat and run.status == RunStatus.running:
                     yield {
                         "event": "heartbeat",
                         "data": json.dumps(

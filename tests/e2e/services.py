@@ -1,0 +1,122 @@
+"""Real processes for end-to-end tests: the API (`trainboard api`) and a Celery worker
+(`trainboard worker`), each in its own process, sharing one environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Stack:
+    """An API and workers started with `env`; logs go to files in `log_dir`."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path):
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("TRAINBOARD_")}
+        self.env = {**inherited, **env, "PYTHONUNBUFFERED": "1"}
+        self.api_url = env["TRAINBOARD_API_URL"]
+        self.log_dir = log_dir
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, *args: str) -> subprocess.Popen:
+        log = open(self.log_dir / f"{name}.log", "wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "backend.cli", *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # so the whole worker (parent and pool) can be signalled at once
+        )
+        self.processes[name] = process
+        return process
+
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "backend.cli", *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+
+    def wait_healthy(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {process.returncode}:\n{self.logs()}")
+            try:
+                if httpx.get(f"{self.api_url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"the API did not become healthy in {timeout}s:\n{self.logs()}")
+
+    def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+        process = self.processes.pop(name)
+        if process.poll() is None:
+            os.killpg(process.pid, sig)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout)
+
+    def stop_all(self) -> None:
+        for name in list(self.processes):
+            self.stop(name)
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {path.name} ---\n{path.read_text(errors='replace')[-4000:]}" for path in self.log_dir.glob("*.log")
+        )
+
+
+@contextmanager
+def running_stack(env: dict[str, str], log_dir: Path, workers: int = 1) -> Iterator[Stack]:
+    stack = Stack(env, log_dir)
+    try:
+        assert stack.cli("migrate").returncode == 0, stack.logs()
+        stack.start("api", "api", "--port", env["TRAINBOARD_PORT"])
+        for index in range(workers):
+            stack.start(f"worker{index}", "worker", "--concurrency", "1")
+        stack.wait_healthy()
+        yield stack
+    except BaseException:
+        print(stack.logs())
+        raise
+    finally:
+        stack.stop_all()
+
+
+def read_events(url: str, *, timeout: float) -> Iterator[tuple[str, dict, str | None]]:
+    """(event, data, id) for each Server-Sent Event until the server closes the stream."""
+    deadline = time.monotonic() + timeout
+    with httpx.stream("GET", url, timeout=httpx.Timeout(timeout, connect=5)) as response:
+        response.raise_for_status()
+        event, data, event_id = "message", [], None
+        for line in response.iter_lines():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no end of stream within {timeout}s")
+            if line == "":
+                if data:
+                    yield event, json.loads("\n".join(data)), event_id
+                event, data, event_id = "message", [], None
+            elif line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].lstrip())
+            elif line.startswith("id:"):
+                event_id = line[3:].strip()

@@ -1,0 +1,93 @@
+"""The worker's REST reporter against a real API server: retries, buffering, no duplicates."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import pytest
+
+from backend.main import create_app
+from tests.utils.server import free_port, serve_in_thread
+from worker.reporter import ApiUnavailable, Reporter, RunRejected
+from worker.run_callback import ReportingCallback
+
+SPEC = {"model": "mlp", "dataset": "synthetic_mnist", "learning_rate": 0.1, "epochs": 3, "batch_size": 32}
+
+
+@pytest.fixture
+def database_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'trainboard.db'}"
+
+
+def submit(api_url: str) -> int:
+    response = httpx.post(f"{api_url}/api/v1/runs", json={"name": "r", "spec": SPEC}, timeout=30)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def stored_points(api_url: str, run_id: int) -> list[tuple[str, int, float | None]]:
+    points = httpx.get(f"{api_url}/api/v1/runs/{run_id}/metrics", timeout=10).json()["points"]
+    return [(p["name"], p["step"], p["value"]) for p in points]
+
+
+@pytest.mark.timeout(120)
+def test_metrics_buffered_while_the_api_is_down_arrive_once_when_it_is_back(migrated):
+    port = free_port()
+    app = create_app(migrated)
+    with serve_in_thread(app, port) as api_url:
+        run_id = submit(api_url)
+        reporter = Reporter(api_url, run_id)
+        reporter.claim("host-a")
+        reporter.add_points(1, {"train_loss": 2.0, "test_accuracy": 0.3})
+        reporter.flush()
+    # The API is down now: epoch 2 stays in the buffer and a quick flush gives up.
+    reporter.add_points(2, {"train_loss": 1.5, "test_accuracy": float("nan")})
+    with pytest.raises(ApiUnavailable):
+        reporter.flush(retry_for=0)
+    assert reporter.pending_count() == 2
+
+    # A flush that waits keeps retrying until the API is back, then delivers.
+    flusher = threading.Thread(target=lambda: reporter.flush(retry_for=60))
+    flusher.start()
+    time.sleep(1.5)
+    with serve_in_thread(create_app(migrated), port) as api_url:
+        flusher.join(timeout=60)
+        assert not flusher.is_alive() and reporter.pending_count() == 0
+        reporter.add_points(2, {"train_loss": 1.5})  # a duplicate report changes nothing
+        reporter.flush()
+        assert stored_points(api_url, run_id) == [
+            ("test_accuracy", 1, 0.3), ("train_loss", 1, 2.0), ("test_accuracy", 2, None), ("train_loss", 2, 1.5)
+        ]
+        reporter.close()
+
+
+@pytest.mark.timeout(60)
+def test_claim_of_a_cancelled_run_is_refused(migrated):
+    with serve_in_thread(create_app(migrated)) as api_url:
+        run_id = submit(api_url)
+        httpx.post(f"{api_url}/api/v1/runs/{run_id}/cancel", timeout=10)
+        with Reporter(api_url, run_id) as reporter, pytest.raises(RunRejected) as rejected:
+            reporter.claim("host-a")
+        assert rejected.value.status_code == 409
+
+
+@pytest.mark.timeout(60)
+def test_a_cancel_request_reaches_the_engine_through_the_heartbeat(migrated):
+    with serve_in_thread(create_app(migrated)) as api_url:
+        run_id = submit(api_url)
+        with Reporter(api_url, run_id) as reporter:
+            reporter.claim("host-a")
+            callback = ReportingCallback(reporter, heartbeat_seconds=0.2)
+            callback.start()
+            callback.on_start({"device_name": "cpu", "device": "cpu"})
+            assert not callback.should_stop()
+            httpx.post(f"{api_url}/api/v1/runs/{run_id}/cancel", timeout=10)
+            deadline = time.monotonic() + 10
+            while not callback.should_stop() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            callback.close()
+            assert callback.should_stop()
+        run = httpx.get(f"{api_url}/api/v1/runs/{run_id}", timeout=10).json()
+        assert run["device_name"] == "cpu" and run["status"] == "running" and run["cancel_requested"]

@@ -1,0 +1,26 @@
+"""Which device this worker process trains on: one run at a time per GPU.
+
+A worker started with N visible GPUs runs N pool processes; process i trains on GPU i.
+Without a GPU the process trains on the CPU.
+"""
+
+from __future__ import annotations
+
+_assigned: str | None = None
+
+
+def assign_device(process_index: int) -> str:
+    import torch
+
+    global _assigned
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count:
+        _assigned = f"cuda:{process_index % count}"
+        torch.cuda.set_device(_assigned)
+    else:
+        _assigned = "cpu"
+    return _assigned
+
+
+def assigned_device() -> str | None:
+    return _assigned

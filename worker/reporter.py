@@ -1,0 +1,124 @@
+"""REST client through which a worker reports one run: the same endpoints any script can call.
+
+Metric points are buffered and sent in batches; every call retries with backoff while the API
+is unreachable or answers 5xx, so a brief outage of the API loses nothing (the server ignores
+points it already has, which makes a retried batch harmless).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from typing import Any
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 1000
+
+
+class ApiUnavailable(Exception):
+    """The API did not answer successfully within the retry window."""
+
+
+class RunRejected(Exception):
+    """The API refused the request for good (4xx): e.g. the run is cancelled or held elsewhere."""
+
+    def __init__(self, status_code: int, detail: str):
+        super().__init__(f"{status_code}: {detail}")
+        self.status_code = status_code
+        self.detail = detail
+
+
+def _json_safe(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+class Reporter:
+    def __init__(self, api_url: str, run_id: int, *, token: str | None = None, timeout: float = 10.0):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.run_id = run_id
+        self._client = httpx.Client(base_url=f"{api_url.rstrip('/')}/api/v1", headers=headers, timeout=timeout)
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()  # guards _pending
+        self._send_lock = threading.Lock()  # one batch on the wire at a time
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> "Reporter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, json: Any = None, *, retry_for: float = 60.0) -> httpx.Response:
+        deadline = time.monotonic() + retry_for
+        delay = 0.2
+        while True:
+            try:
+                response = self._client.request(method, f"/runs/{self.run_id}{path}", json=json)
+                if response.status_code < 400:
+                    return response
+                if response.status_code < 500 and response.status_code not in (408, 429):
+                    raise RunRejected(response.status_code, _detail(response))
+                problem = f"HTTP {response.status_code}: {_detail(response)}"
+            except httpx.TransportError as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            if time.monotonic() + delay > deadline:
+                raise ApiUnavailable(f"{method} {path or '/'} for run {self.run_id} failed: {problem}")
+            log.warning("run %s: API call failed (%s), retrying in %.1fs", self.run_id, problem, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def claim(self, worker_host: str) -> dict[str, Any]:
+        """Mark the run as started here; returns the run with its spec. Raises RunRejected if it
+        was cancelled, finished or is held by a live worker."""
+        return self._request("POST", "/start", {"worker_host": worker_host}).json()
+
+    def add_points(self, step: int, metrics: dict[str, float], wall_time: float | None = None) -> None:
+        wall_time = wall_time or time.time()
+        points = [
+            {"name": name, "step": step, "value": _json_safe(value), "wall_time": wall_time}
+            for name, value in metrics.items()
+        ]
+        with self._lock:
+            self._pending.extend(points)
+
+    def pending_count(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def flush(self, *, retry_for: float = 60.0) -> None:
+        """Send every buffered point; points stay buffered until the API has acknowledged them."""
+        with self._send_lock:
+            while True:
+                with self._lock:
+                    batch = self._pending[:BATCH_SIZE]
+                if not batch:
+                    return
+                self._request("POST", "/metrics", {"points": batch}, retry_for=retry_for)
+                with self._lock:
+                    del self._pending[: len(batch)]
+
+    def heartbeat(self, *, epochs_completed: int | None = None, **facts: Any) -> bool:
+        """Returns True when the run should stop (cancelled, or no longer ours)."""
+        body = {"epochs_completed": epochs_completed, **{k: v for k, v in facts.items() if v is not None}}
+        reply = self._request("POST", "/heartbeat", body, retry_for=0).json()
+        return bool(reply["cancel_requested"])
+
+    def finish(self, status: str, *, error: str | None = None, epochs_completed: int | None = None,
+               retry_for: float = 600.0) -> None:
+        body = {"status": status, "error": error, "epochs_completed": epochs_completed}
+        self._request("POST", "/finish", body, retry_for=retry_for)
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except ValueError:
+        return response.text[:200]
+    return detail if isinstance(detail, str) else str(detail)[:500]

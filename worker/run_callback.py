@@ -1,0 +1,69 @@
+"""The engine callback of a worker's run: reports each epoch, heartbeats in the background,
+and turns a cancel request into `should_stop()`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from worker.reporter import ApiUnavailable, Reporter, RunRejected
+
+log = logging.getLogger(__name__)
+
+
+class ReportingCallback:
+    def __init__(self, reporter: Reporter, *, heartbeat_seconds: float):
+        self.reporter = reporter
+        self.heartbeat_seconds = heartbeat_seconds
+        self.epochs_completed = 0
+        self.facts: dict = {}
+        self._stop_requested = threading.Event()
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._heartbeat_loop, name=f"heartbeat-{reporter.run_id}", daemon=True)
+
+    def start(self) -> None:
+        """Begin heartbeats: from the claim on, also while the data is being loaded."""
+        self._thread.start()
+
+    # EngineCallback
+
+    def on_start(self, info: dict) -> None:
+        self.facts = {"device_name": info.get("device_name"), "environment": info}
+        self._beat()
+
+    def on_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
+        self.reporter.add_points(epoch, metrics, time.time())
+        self.epochs_completed = epoch
+        try:
+            self.reporter.flush(retry_for=0)
+        except (ApiUnavailable, RunRejected) as exc:
+            # Kept in the buffer: the heartbeat thread and the final flush send it later.
+            log.warning("run %s: metrics of epoch %s not delivered yet: %s", self.reporter.run_id, epoch, exc)
+        self._beat()
+
+    def should_stop(self) -> bool:
+        return self._stop_requested.is_set()
+
+    # Background heartbeat
+
+    def _beat(self) -> None:
+        try:
+            if self.reporter.heartbeat(epochs_completed=self.epochs_completed, **self.facts):
+                self._stop_requested.set()
+        except (ApiUnavailable, RunRejected) as exc:
+            log.warning("run %s: heartbeat failed: %s", self.reporter.run_id, exc)
+
+    def _heartbeat_loop(self) -> None:
+        while not self._closing.wait(self.heartbeat_seconds):
+            self._beat()
+            if self.reporter.pending_count():
+                try:
+                    self.reporter.flush(retry_for=0)
+                except (ApiUnavailable, RunRejected) as exc:
+                    log.warning("run %s: buffered metrics not delivered yet: %s", self.reporter.run_id, exc)
+
+    def close(self) -> None:
+        self._closing.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.heartbeat_seconds + 15)
