@@ -4,13 +4,17 @@ and the static frontend. `uvicorn --factory backend.main:create_app` serves it."
 from __future__ import annotations
 
 import asyncio
+import math
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from backend.api.routes import catalog, events, health, metrics, runs
+from backend.api.routes import artifacts, catalog, events, health, metrics, runs
 from backend.core.config import Settings, get_settings
 from backend.core.db import get_engine, session_factory
 from backend.core.migrate import check_migrated
@@ -20,6 +24,23 @@ from worker.celery_app import create_celery
 
 API_PREFIX = "/api/v1"
 FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
+
+
+def _json_safe(value):
+    """NaN and infinities, which a request body may hold (Python's json reads them), as the strings
+    JSON writers use for them: JSON itself has no literal for them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422, made safe to render when the refused input is NaN or an infinity (else a 500)."""
+    return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(exc.errors()))})
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -46,8 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = session_factory(engine)
     app.state.celery = create_celery(settings)
     app.state.hub = RunEventHub()
+    app.add_exception_handler(RequestValidationError, _validation_error)
 
-    for module in (runs, metrics, events, catalog, health):
+    for module in (runs, metrics, events, artifacts, catalog, health):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.router)  # also at /health for load balancers and compose health checks
     if FRONTEND_DIR.is_dir():

@@ -49,18 +49,20 @@ class Reporter:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> "Reporter":
+    def __enter__(self) -> Reporter:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _request(self, method: str, path: str, json: Any = None, *, retry_for: float = 60.0) -> httpx.Response:
+    def _request(
+        self, method: str, path: str, json: Any = None, *, retry_for: float = 60.0, **kwargs: Any
+    ) -> httpx.Response:
         deadline = time.monotonic() + retry_for
         delay = 0.2
         while True:
             try:
-                response = self._client.request(method, f"/runs/{self.run_id}{path}", json=json)
+                response = self._client.request(method, f"/runs/{self.run_id}{path}", json=json, **kwargs)
                 if response.status_code < 400:
                     return response
                 if response.status_code < 500 and response.status_code not in (408, 429):
@@ -109,6 +111,10 @@ class Reporter:
         body = {"epochs_completed": epochs_completed, **{k: v for k, v in facts.items() if v is not None}}
         reply = self._request("POST", "/heartbeat", body, retry_for=0).json()
         return bool(reply["cancel_requested"])
+
+    def upload_artifact(self, name: str, content: bytes, media_type: str, *, retry_for: float = 60.0) -> None:
+        self._request("PUT", f"/artifacts/{name}", content=content, headers={"content-type": media_type},
+                      retry_for=retry_for)
 
     def finish(self, status: str, *, error: str | None = None, epochs_completed: int | None = None,
                retry_for: float = 600.0) -> None:

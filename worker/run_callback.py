@@ -42,6 +42,13 @@ class ReportingCallback:
             log.warning("run %s: metrics of epoch %s not delivered yet: %s", self.reporter.run_id, epoch, exc)
         self._beat()
 
+    def on_artifact(self, name: str, content: bytes, media_type: str) -> None:
+        try:
+            self.reporter.upload_artifact(name, content, media_type, retry_for=10)
+        except (ApiUnavailable, RunRejected) as exc:
+            # An overlay is worth less than the run: note it and train on.
+            log.warning("run %s: artifact %s not uploaded: %s", self.reporter.run_id, name, exc)
+
     def should_stop(self) -> bool:
         return self._stop_requested.is_set()
 

@@ -28,6 +28,7 @@ def _pin_device(**_kwargs) -> None:
 def train_run(run_id: int) -> str:
     """Train run `run_id`; returns its final status."""
     # Imported here so that the API, which imports this app to enqueue, never loads torch for it.
+    from worker.datasets.errors import DatasetUnavailable
     from worker.engine.loop import TrainingCancelled, TrainingDiverged, train
     from worker.engine.spec import TrainSpec
 
@@ -43,12 +44,14 @@ def train_run(run_id: int) -> str:
         error = None
         try:
             spec = TrainSpec.model_validate(run["spec"])
-            train(spec, callback, data_dir=settings.data_dir, assigned_device=assigned_device())
+            checkpoint_dir = settings.resolved_artifacts_dir / "runs" / str(run_id) / "checkpoints"
+            train(spec, callback, data_dir=settings.data_dir, checkpoint_dir=checkpoint_dir,
+                  assigned_device=assigned_device())
             status = "completed"
         except TrainingCancelled:
             status = "cancelled"
-        except TrainingDiverged as exc:
-            status, error = "failed", str(exc)
+        except (TrainingDiverged, DatasetUnavailable) as exc:
+            status, error = "failed", str(exc)  # the message says it all (where to put the files)
         except Exception as exc:  # any crash of the training is the run's failure, reported with its cause
             status = "failed"
             error = f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=20)}"

@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from backend.models import MetricPoint
+from worker.engine.metrics import direction
 
 
 def _finite_or_none(value: float | None) -> float | None:
@@ -40,7 +41,11 @@ def add_points(*, session: Session, run_id: int, points: Iterable) -> int:
     dialect = session.get_bind().dialect.name
     insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
     statement = insert(MetricPoint).on_conflict_do_nothing(index_elements=["run_id", "name", "step"])
-    result = session.connection().execute(statement, rows)
+    connection = session.connection()
+    if connection.dialect.insert_executemany_returning:
+        # Count the rows really inserted: a driver's executemany rowcount is not reliable (psycopg's is not).
+        return len(connection.execute(statement.returning(MetricPoint.id), rows).all())
+    result = connection.execute(statement, rows)
     return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(rows)
 
 
@@ -64,3 +69,38 @@ def get_points(
 
 def last_point_id(*, session: Session, run_id: int) -> int:
     return session.scalar(select(func.max(MetricPoint.id)).where(MetricPoint.run_id == run_id)) or 0
+
+
+def summaries(*, session: Session, run_ids: list[int]) -> dict[int, dict[str, dict[str, float | int | None]]]:
+    """Per run and metric: the final value (at the last step) and the best value with its step,
+    best being the lowest for losses and times and the highest otherwise. One query for all runs."""
+    if not run_ids:
+        return {}
+    window = dict(partition_by=(MetricPoint.run_id, MetricPoint.name))
+    ranked = (
+        select(
+            MetricPoint.run_id,
+            MetricPoint.name,
+            MetricPoint.step,
+            MetricPoint.value,
+            func.row_number().over(**window, order_by=MetricPoint.step.desc()).label("from_last"),
+            func.row_number().over(**window, order_by=(MetricPoint.value.asc().nulls_last(), MetricPoint.step))
+            .label("lowest"),
+            func.row_number().over(**window, order_by=(MetricPoint.value.desc().nulls_last(), MetricPoint.step))
+            .label("highest"),
+        )
+        .where(MetricPoint.run_id.in_(run_ids))
+        .subquery()
+    )
+    rows = session.execute(
+        select(ranked).where((ranked.c.from_last == 1) | (ranked.c.lowest == 1) | (ranked.c.highest == 1))
+    )
+    result: dict[int, dict[str, dict[str, float | int | None]]] = {}
+    for row in rows:
+        entry = result.setdefault(row.run_id, {}).setdefault(row.name, {})
+        if row.from_last == 1:
+            entry["final"], entry["final_step"] = row.value, row.step
+        best_rank = row.lowest if direction(row.name) == "min" else row.highest
+        if best_rank == 1 and direction(row.name) is not None:
+            entry["best"], entry["best_step"] = row.value, row.step
+    return result

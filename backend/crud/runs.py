@@ -53,6 +53,9 @@ def list_runs(
     descending = sort.startswith("-")
     column = getattr(Run, sort.lstrip("-"))
     order = column.desc() if descending else column.asc()
+    if column.expression.nullable:
+        # Runs lacking the value (not started, no group...) last either way, as on every database.
+        order = order.nulls_last()
     runs = session.scalars(query.order_by(order, Run.id.desc() if descending else Run.id).offset(offset).limit(limit))
     return list(runs), int(total or 0)
 

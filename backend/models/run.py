@@ -22,6 +22,8 @@ class RunStatus(str, enum.Enum):
 
 class Run(Base):
     __tablename__ = "runs"
+    # SQLite would otherwise give a deleted run's id to the next run (Postgres never reuses ids).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200))

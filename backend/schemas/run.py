@@ -16,6 +16,13 @@ class RunCreate(BaseModel):
     spec: TrainSpec
 
 
+class MetricSummary(BaseModel):
+    final: float | None = Field(default=None, description="Value at the last step")
+    final_step: int | None = None
+    best: float | None = Field(default=None, description="Lowest loss or time, highest score")
+    best_step: int | None = None
+
+
 class RunPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -38,6 +45,9 @@ class RunPublic(BaseModel):
     error: str | None
     param_count: int | None
     macs: int | None
+    summary: dict[str, MetricSummary] = Field(
+        default_factory=dict, description="Final and best value of each metric the run reported"
+    )
 
 
 class RunsPublic(BaseModel):

@@ -27,7 +27,7 @@ def describe_options(options: type[BaseModel]) -> list[dict[str, Any]]:
             "description": prop.get("description"),
         }
         for json_key, key in _BOUNDS.items():
-            bound = prop.get(json_key, prop.get("items", {}).get(json_key))
+            bound = prop.get(json_key, _items(prop).get(json_key))  # a list's bounds are its items'
             if bound is not None:
                 item[key] = bound
         if "enum" in prop:
@@ -36,14 +36,22 @@ def describe_options(options: type[BaseModel]) -> list[dict[str, Any]]:
     return described
 
 
+_TYPES = {"number": "float", "integer": "int", "boolean": "bool", "string": "str"}
+
+
+def _items(prop: dict[str, Any]) -> dict[str, Any]:
+    """The schema of a list's items (of a tuple's first item: the tuples of options are uniform)."""
+    return prop.get("items") or (prop.get("prefixItems") or [{}])[0]
+
+
 def _type_of(prop: dict[str, Any], schema: dict[str, Any]) -> str:
     if "enum" in prop:
         return "choice"
     kind = prop.get("type")
     if kind == "array":
-        items = prop.get("items") or (prop.get("prefixItems") or [{}])[0]
-        return f"list[{items.get('type', 'any')}]"
-    return {"number": "float", "integer": "int", "boolean": "bool", "string": "str"}.get(kind, kind or "any")
+        item_kind = _items(prop).get("type")
+        return f"list[{_TYPES.get(item_kind, item_kind or 'any')}]"
+    return _TYPES.get(kind, kind or "any")
 
 
 def build_catalog() -> dict[str, list[dict[str, Any]]]:
@@ -63,7 +71,7 @@ def build_catalog() -> dict[str, list[dict[str, Any]]]:
                 "name": d.name,
                 "description": d.description,
                 "task": d.task,
-                "input_shape": list(d.input_shape),
+                "input_shape": list(d.shape_for(d.options())),
                 "num_classes": d.num_classes,
                 "options": describe_options(d.options),
             }

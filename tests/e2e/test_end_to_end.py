@@ -7,7 +7,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.e2e.services import free_port, read_events, running_stack
+from tests.e2e.services import read_events, running_stack
+from tests.utils.live_server import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 

@@ -23,6 +23,7 @@ class Recorder:
         self.info: dict = {}
         self.epochs: list[tuple[int, dict]] = []
         self.batches = 0
+        self.artifacts: dict[str, tuple[bytes, str]] = {}
         self.stop_after_batches = stop_after_batches
 
     def on_start(self, info):
@@ -30,6 +31,9 @@ class Recorder:
 
     def on_epoch(self, epoch, metrics):
         self.epochs.append((epoch, dict(metrics)))
+
+    def on_artifact(self, name, content, media_type):
+        self.artifacts[name] = (content, media_type)
 
     def should_stop(self):
         self.batches += 1
@@ -41,7 +45,8 @@ def test_training_lowers_the_loss_and_reports_every_epoch(tmp_path):
     result = train(make_spec(epochs=4), recorder, data_dir=tmp_path)
     assert [epoch for epoch, _ in recorder.epochs] == [1, 2, 3, 4]
     first, last = recorder.epochs[0][1], recorder.epochs[-1][1]
-    assert set(first) == {"train_loss", "test_loss", "test_accuracy", "lr", "epoch_seconds", "samples_per_second"}
+    assert set(first) == {"train_loss", "test_loss", "test_accuracy", "test_balanced_accuracy", "lr",
+                          "epoch_seconds", "samples_per_second", "peak_memory_mb"}
     assert last["train_loss"] < first["train_loss"]
     assert last["test_accuracy"] > 0.5  # chance is 0.1
     assert result.epochs_completed == 4
@@ -117,3 +122,145 @@ def test_cuda_request_without_gpu_fails_clearly(tmp_path):
         pytest.skip("this machine has a GPU")
     with pytest.raises(RuntimeError, match="no CUDA GPU"):
         train(make_spec(device="cuda"), Recorder(), data_dir=tmp_path)
+
+
+def test_resume_from_checkpoint_gives_the_uninterrupted_result(tmp_path):
+    spec = make_spec(epochs=4, optimizer={"name": "sgd", "momentum": 0.9}, learning_rate=0.05,
+                     model={"name": "mlp", "dropout": 0.2})
+    straight = Recorder()
+    train(spec, straight, data_dir=tmp_path, checkpoint_dir=tmp_path / "straight")
+
+    interrupted = Recorder(stop_after_batches=12 * 2 + 5)  # cancelled during epoch 3
+    with pytest.raises(TrainingCancelled):
+        train(spec, interrupted, data_dir=tmp_path, checkpoint_dir=tmp_path / "resumed")
+    assert [epoch for epoch, _ in interrupted.epochs] == [1, 2]
+
+    resumed = Recorder()
+    result = train(spec, resumed, data_dir=tmp_path, checkpoint_dir=tmp_path / "resumed")
+    assert resumed.info["resumed_from_epoch"] == 2
+    # Epochs 1-2 are reported again (the store ignores repeats), then 3-4 are trained.
+    assert [epoch for epoch, _ in resumed.epochs] == [1, 2, 3, 4]
+    assert result.epochs_completed == 4
+
+    def curve(recorder):
+        return [m[name] for _, m in recorder.epochs for name in ("train_loss", "test_loss", "test_accuracy")]
+
+    assert curve(resumed) == pytest.approx(curve(straight), rel=1e-6)
+
+
+def test_checkpoints_are_loadable_with_the_spec_inside(tmp_path):
+    from worker.engine import checkpoints
+
+    spec = make_spec(epochs=2)
+    train(spec, Recorder(), data_dir=tmp_path, checkpoint_dir=tmp_path / "ckpt")
+    last = checkpoints.load(tmp_path / "ckpt" / checkpoints.LAST)  # weights_only=True
+    best = checkpoints.load(tmp_path / "ckpt" / checkpoints.BEST)
+    assert TrainSpec.model_validate(last["spec"]) == spec
+    assert last["progress"]["epoch"] == 2 and best["progress"]["epoch"] == best["progress"]["best_epoch"]
+    assert not list((tmp_path / "ckpt").glob("*.tmp")), "no temporary file left behind"
+
+
+def test_early_stopping_ends_the_run_when_the_metric_stalls(tmp_path):
+    recorder = Recorder()
+    spec = make_spec(epochs=50, learning_rate=0.5,
+                     early_stopping={"metric": "test_accuracy", "patience": 2, "min_delta": 1.0})
+    result = train(spec, recorder, data_dir=tmp_path)
+    # Accuracy can never improve by more than 1.0: the run stops after 1 + patience epochs.
+    assert result.stopped_early and result.epochs_completed == 3
+    assert len(recorder.epochs) == 3
+
+
+@pytest.mark.parametrize("options", [
+    {"label_smoothing": 0.1},
+    {"grad_clip_norm": 0.5},
+    {"amp": "bf16"},
+    {"channels_last": True},
+    {"deterministic": True},
+    {"scheduler": {"name": "onecycle"}},
+    {"scheduler": {"name": "cosine", "warmup_epochs": 1}},
+])
+def test_training_options_train(tmp_path, options):
+    recorder = Recorder()
+    train(make_spec(epochs=2, **options), recorder, data_dir=tmp_path)
+    losses = [m["train_loss"] for _, m in recorder.epochs]
+    assert all(math.isfinite(loss) for loss in losses) and losses[1] < losses[0]
+
+
+def test_numpy_mlp_trains_through_the_engine_and_resumes(tmp_path):
+    spec = make_spec(model={"name": "mlp_numpy", "hidden_sizes": [64, 32]}, epochs=3,
+                     optimizer={"name": "sgd", "momentum": 0.5}, learning_rate=0.3)
+    straight = Recorder()
+    result = train(spec, straight, data_dir=tmp_path, checkpoint_dir=tmp_path / "a")
+    losses = [m["train_loss"] for _, m in straight.epochs]
+    assert result.epochs_completed == 3 and losses[-1] < losses[0]
+    assert straight.epochs[-1][1]["test_accuracy"] > 0.5
+    assert straight.info["framework"] == "numpy"
+
+    interrupted = Recorder(stop_after_batches=12 + 3)
+    with pytest.raises(TrainingCancelled):
+        train(spec, interrupted, data_dir=tmp_path, checkpoint_dir=tmp_path / "b")
+    resumed = Recorder()
+    train(spec, resumed, data_dir=tmp_path, checkpoint_dir=tmp_path / "b")
+    assert resumed.info["resumed_from_epoch"] == 1
+    assert [m["train_loss"] for _, m in resumed.epochs] == pytest.approx(losses, rel=1e-6)
+
+
+def test_numpy_models_refuse_what_they_cannot_do():
+    from pydantic import ValidationError
+
+    for extra, field in [({"optimizer": "adam"}, "optimizer"), ({"device": "cuda"}, "device"),
+                         ({"amp": "bf16"}, "amp"), ({"label_smoothing": 0.1}, "label_smoothing")]:
+        with pytest.raises(ValidationError) as error:
+            make_spec(model="mlp_numpy", **extra)
+        assert error.value.errors()[0]["loc"][0] == field
+
+
+def test_segmentation_reports_dice_and_iou_and_overlays(tmp_path):
+    spec = TrainSpec.model_validate({
+        "model": {"name": "unet", "num_layers": 3, "features_start": 8},
+        "dataset": {"name": "synthetic_segmentation", "num_train": 48, "num_test": 16, "image_size": 32},
+        "optimizer": "adam", "learning_rate": 0.01, "epochs": 3, "batch_size": 8, "tta": True,
+    })
+    recorder = Recorder()
+    train(spec, recorder, data_dir=tmp_path, checkpoint_dir=tmp_path / "ckpt")
+    last = recorder.epochs[-1][1]
+    assert {"test_dice", "test_iou", "test_loss"} <= set(last) and "test_accuracy" not in last
+    assert 0 <= last["test_iou"] <= last["test_dice"] <= 1
+    assert recorder.epochs[-1][1]["train_loss"] < recorder.epochs[0][1]["train_loss"]
+    png, media_type = recorder.artifacts["overlays/epoch_0003.png"]
+    assert media_type == "image/png" and png.startswith(b"\x89PNG")
+    assert (tmp_path / "ckpt" / "best.pt").exists()  # chosen by test_dice
+
+
+def test_dice_and_iou_are_computed_per_foreground_class():
+    from worker.engine.metrics import evaluate
+
+    target = torch.zeros(1, 4, 4, dtype=torch.long)
+    target[0, :2, :2] = 1  # 4 foreground pixels
+    predicted = torch.zeros(1, 4, 4, dtype=torch.long)
+    predicted[0, :2, :1] = 1  # 2 of them found, none wrong
+    predicted[0, 3, 3] = 1  # and 1 false positive
+
+    class Fixed(torch.nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.one_hot(predicted, 2).permute(0, 3, 1, 2).float() * 10
+
+    metrics = evaluate(Fixed(), torch.zeros(1, 1, 4, 4), target, task="segmentation", num_classes=2, batch_size=4)
+    assert metrics["test_dice"] == pytest.approx(2 * 2 / (3 + 4))
+    assert metrics["test_iou"] == pytest.approx(2 / 5)
+
+
+def test_balanced_accuracy_weighs_classes_equally():
+    from worker.engine.metrics import evaluate
+
+    target = torch.tensor([0, 0, 0, 0, 0, 0, 1, 1])
+    predicted = torch.zeros(8, dtype=torch.long)  # always class 0
+
+    class Fixed(torch.nn.Module):
+        def forward(self, x):  # x holds each sample's index
+            return torch.nn.functional.one_hot(predicted[x[:, 0].long()], 2).float()
+
+    samples = torch.arange(8).float().unsqueeze(1)
+    metrics = evaluate(Fixed(), samples, target, task="classification", num_classes=2, batch_size=3)
+    assert metrics["test_accuracy"] == pytest.approx(0.75)
+    assert metrics["test_balanced_accuracy"] == pytest.approx(0.5)

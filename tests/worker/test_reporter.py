@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from backend.main import create_app
-from tests.utils.server import free_port, serve_in_thread
+from tests.utils.live_server import free_port, serve
 from worker.reporter import ApiUnavailable, Reporter, RunRejected
 from worker.run_callback import ReportingCallback
 
@@ -36,7 +36,7 @@ def stored_points(api_url: str, run_id: int) -> list[tuple[str, int, float | Non
 def test_metrics_buffered_while_the_api_is_down_arrive_once_when_it_is_back(migrated):
     port = free_port()
     app = create_app(migrated)
-    with serve_in_thread(app, port) as api_url:
+    with serve(app, port=port) as api_url:
         run_id = submit(api_url)
         reporter = Reporter(api_url, run_id)
         reporter.claim("host-a")
@@ -52,7 +52,7 @@ def test_metrics_buffered_while_the_api_is_down_arrive_once_when_it_is_back(migr
     flusher = threading.Thread(target=lambda: reporter.flush(retry_for=60))
     flusher.start()
     time.sleep(1.5)
-    with serve_in_thread(create_app(migrated), port) as api_url:
+    with serve(create_app(migrated), port=port) as api_url:
         flusher.join(timeout=60)
         assert not flusher.is_alive() and reporter.pending_count() == 0
         reporter.add_points(2, {"train_loss": 1.5})  # a duplicate report changes nothing
@@ -65,7 +65,7 @@ def test_metrics_buffered_while_the_api_is_down_arrive_once_when_it_is_back(migr
 
 @pytest.mark.timeout(60)
 def test_claim_of_a_cancelled_run_is_refused(migrated):
-    with serve_in_thread(create_app(migrated)) as api_url:
+    with serve(create_app(migrated)) as api_url:
         run_id = submit(api_url)
         httpx.post(f"{api_url}/api/v1/runs/{run_id}/cancel", timeout=10)
         with Reporter(api_url, run_id) as reporter, pytest.raises(RunRejected) as rejected:
@@ -75,7 +75,7 @@ def test_claim_of_a_cancelled_run_is_refused(migrated):
 
 @pytest.mark.timeout(60)
 def test_a_cancel_request_reaches_the_engine_through_the_heartbeat(migrated):
-    with serve_in_thread(create_app(migrated)) as api_url:
+    with serve(create_app(migrated)) as api_url:
         run_id = submit(api_url)
         with Reporter(api_url, run_id) as reporter:
             reporter.claim("host-a")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
+from collections.abc import Callable
 
 import torch
 from pydantic import BaseModel, ConfigDict
@@ -23,7 +24,8 @@ class DatasetOptions(BaseModel):
 
 @dataclass
 class DatasetSplits:
-    """Inputs as float tensors (N, C, H, W); targets as int64 class indices (N,) or masks."""
+    """Inputs as float tensors (N, C, H, W), already normalised; targets as int64 class indices:
+    (N,) for classification, (N, H, W) masks for segmentation."""
 
     x_train: torch.Tensor
     y_train: torch.Tensor
@@ -32,28 +34,49 @@ class DatasetSplits:
     num_classes: int
 
 
+# (x, y, options, generator) -> (x, y): augments one batch, on the training device, as whole tensors.
+Augment = Callable[[torch.Tensor, torch.Tensor, DatasetOptions, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
+
+
 @dataclass(frozen=True)
 class DatasetEntry:
     name: str
     options: type[DatasetOptions]
     load: Callable[[DatasetOptions, Path, int], DatasetSplits]  # (options, data_dir, seed)
-    input_shape: tuple[int, ...]
+    # (C, H, W), or a function of the options for datasets resized to a chosen size
+    input_shape: tuple[int, ...] | Callable[[DatasetOptions], tuple[int, ...]]
     num_classes: int
     task: Task
     description: str
+    augment: Augment | None = None
+    # True when a horizontal flip keeps the label (CIFAR-10 yes; digits and traffic signs no):
+    # then test-time augmentation averages the prediction over the image and its mirror.
+    flip_invariant: bool = False
+
+    def shape_for(self, options: DatasetOptions) -> tuple[int, ...]:
+        return tuple(self.input_shape(options) if callable(self.input_shape) else self.input_shape)
 
 
 DATASETS: dict[str, DatasetEntry] = {}
 
 
 def register_dataset(
-    *, options: type[DatasetOptions], input_shape: tuple[int, ...], num_classes: int, task: Task, description: str
+    *,
+    options: type[DatasetOptions],
+    input_shape: tuple[int, ...] | Callable[[DatasetOptions], tuple[int, ...]],
+    num_classes: int,
+    task: Task,
+    description: str,
+    augment: Augment | None = None,
+    flip_invariant: bool = False,
 ):
     def decorator(load):
         name = options.model_fields["name"].default
         if name in DATASETS:
             raise ValueError(f"dataset {name!r} registered twice")
-        DATASETS[name] = DatasetEntry(name, options, load, tuple(input_shape), num_classes, task, description)
+        DATASETS[name] = DatasetEntry(
+            name, options, load, input_shape, num_classes, task, description, augment, flip_invariant
+        )
         return load
 
     return decorator

@@ -1,54 +1,37 @@
-"""The training loop: `train(spec, callback)` trains a spec's model on its dataset and reports each epoch.
+"""The training loop: `train(spec, callback)` trains a spec's model on its dataset and reports
+each epoch. It knows nothing of Celery, HTTP or SQL.
 
-The whole dataset is held as tensors on the training device and batched by index there, so no
-per-sample Python runs in the hot loop.
+The whole dataset is held as tensors on the training device, batched by index and augmented
+there as whole batches, so no per-sample Python runs in the hot loop. A run with a checkpoint
+folder resumes from its last checkpoint.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
+import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 
-from worker.datasets import load_dataset
+from worker.datasets import DATASETS, load_dataset
+from worker.engine import checkpoints
+from worker.engine.interface import EngineCallback, TrainingCancelled, TrainingDiverged, TrainResult
+from worker.engine.metrics import evaluate, peak_memory_mb
 from worker.engine.optim import build_optimizer, lr_factor
+from worker.engine.overlays import overlay_png
+from worker.engine.progress import Progress, close_epoch, epoch_metrics, replay
 from worker.engine.reproducibility import environment_info, resolve_device, seed_everything
 from worker.engine.spec import TrainSpec
 from worker.zoo import MODELS
 
+OVERLAY_SAMPLES = 4
 
-class EngineCallback(Protocol):
-    def on_start(self, info: dict) -> None:
-        """Called once the model and data are ready, with device and version facts."""
-
-    def on_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
-        """Called after each finished epoch (1-based) with that epoch's metrics."""
-
-    def should_stop(self) -> bool:
-        """Polled at every batch boundary; True cancels the run there."""
-
-
-class TrainingCancelled(Exception):
-    def __init__(self, epoch: int):
-        super().__init__(f"cancelled during epoch {epoch}")
-        self.epoch = epoch
-
-
-class TrainingDiverged(Exception):
-    def __init__(self, epoch: int):
-        super().__init__(f"diverged at epoch {epoch}: the training loss is not finite")
-        self.epoch = epoch
-
-
-@dataclass
-class TrainResult:
-    epochs_completed: int
-    final_metrics: dict[str, float] = field(default_factory=dict)
+__all__ = ["EngineCallback", "TrainResult", "TrainingCancelled", "TrainingDiverged", "train"]
 
 
 def train(
@@ -56,45 +39,102 @@ def train(
     callback: EngineCallback,
     *,
     data_dir: Path,
+    checkpoint_dir: Path | None = None,
     assigned_device: str | None = None,
 ) -> TrainResult:
+    if MODELS[spec.model.name].framework == "numpy":
+        from worker.engine.numpy_loop import train_numpy
+
+        return train_numpy(spec, callback, data_dir=data_dir, checkpoint_dir=checkpoint_dir)
+
     device = resolve_device(spec.device, assigned_device)
+    configure_backends(spec, device)
     seed_everything(spec.seed)
     splits = load_dataset(spec.dataset, data_dir, spec.seed)
-    x_train, y_train = splits.x_train.to(device), splits.y_train.to(device)
-    x_test, y_test = splits.x_test.to(device), splits.y_test.to(device)
+    memory_format = torch.channels_last if spec.channels_last else torch.contiguous_format
+    x_train = splits.x_train.to(device).contiguous(memory_format=memory_format)
+    x_test = splits.x_test.to(device).contiguous(memory_format=memory_format)
+    y_train, y_test = splits.y_train.to(device), splits.y_test.to(device)
 
-    model = MODELS[spec.model.name].build(spec.model, spec.input_shape, splits.num_classes).to(device)
+    model = MODELS[spec.model.name].build(spec.model, spec.input_shape, splits.num_classes)
+    model = model.to(device, memory_format=memory_format)
     optimizer = build_optimizer(spec.optimizer, model.parameters(), spec.learning_rate)
-    callback.on_start(environment_info(device))
-
     generator = torch.Generator(device="cpu").manual_seed(spec.seed)
+    progress = Progress()
+
+    saved = checkpoints.load_last(checkpoint_dir)
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        generator.set_state(saved["generator"])
+        torch.set_rng_state(saved["torch_rng"])
+        progress = Progress.from_state(saved["progress"])
+    callback.on_start({**environment_info(device), "resumed_from_epoch": progress.epoch})
+    replay(progress, callback)
+
+    dataset = DATASETS[spec.dataset.name]
+    augment = dataset.augment if getattr(spec.dataset, "augment", False) else None
+    autocast = (
+        functools.partial(torch.autocast, device_type=device.type, dtype=torch.bfloat16)
+        if spec.amp == "bf16" else None
+    )
     steps_per_epoch = math.ceil(len(x_train) / spec.batch_size)
-    metrics: dict[str, float] = {}
-    for epoch in range(1, spec.epochs + 1):
+    stopped_early = False
+    for epoch in range(progress.epoch + 1, spec.epochs + 1):
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
         started = time.perf_counter()
         train_loss, lr = train_one_epoch(
-            model, optimizer, x_train, y_train, spec, epoch, steps_per_epoch, generator, callback
+            model, optimizer, x_train, y_train, spec, epoch, steps_per_epoch, generator, callback,
+            augment=augment, autocast=autocast,
         )
         if not math.isfinite(train_loss):
             raise TrainingDiverged(epoch)
-        test_loss, test_accuracy = evaluate(model, x_test, y_test, spec.batch_size)
+        train_seconds = time.perf_counter() - started
+        test_metrics = evaluate(
+            model, x_test, y_test, task=spec.task, num_classes=splits.num_classes,
+            batch_size=max(spec.batch_size, 256), tta_flip=spec.tta and dataset.flip_invariant, autocast=autocast,
+        )
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - started
-        metrics = {
-            "train_loss": train_loss,
-            "test_loss": test_loss,
-            "test_accuracy": test_accuracy,
-            "lr": lr,
-            "epoch_seconds": seconds,
-            "samples_per_second": len(x_train) / seconds if seconds > 0 else float("nan"),
-        }
-        callback.on_epoch(epoch, metrics)
-    return TrainResult(spec.epochs, metrics)
+        metrics = epoch_metrics(train_loss, test_metrics, lr=lr, seconds=seconds, train_seconds=train_seconds,
+                                samples=len(x_train), peak_memory_mb=peak_memory_mb(device))
+        stop = close_epoch(spec, progress, epoch, metrics, callback, checkpoint_dir, lambda: {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "generator": generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        })
+        if spec.task == "segmentation":
+            callback.on_artifact(f"overlays/epoch_{epoch:04d}.png", segmentation_overlay(model, x_test, y_test),
+                                 "image/png")
+        if stop:
+            stopped_early = True
+            break
+    return TrainResult(progress.epoch, stopped_early, progress.history[-1] if progress.history else {},
+                       progress.best_epoch)
 
 
-def train_one_epoch(model, optimizer, x, y, spec: TrainSpec, epoch, steps_per_epoch, generator, callback):
+def configure_backends(spec: TrainSpec, device: torch.device) -> None:
+    """cuDNN autotuning for speed, unless the spec asks for deterministic algorithms."""
+    if spec.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required by cuBLAS for determinism
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+    else:
+        torch.use_deterministic_algorithms(False)
+        torch.backends.cudnn.benchmark = device.type == "cuda"
+        torch.backends.cudnn.deterministic = False
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = not spec.deterministic
+        torch.backends.cudnn.allow_tf32 = not spec.deterministic
+
+
+def train_one_epoch(
+    model, optimizer, x, y, spec: TrainSpec, epoch, steps_per_epoch, generator, callback, *, augment, autocast
+):
     """One pass over the training tensors in a fresh random order; returns (mean loss, last lr)."""
     model.train()
     order = torch.randperm(len(x), generator=generator).to(x.device)
@@ -107,24 +147,24 @@ def train_one_epoch(model, optimizer, x, y, spec: TrainSpec, epoch, steps_per_ep
         for group in optimizer.param_groups:
             group["lr"] = lr
         index = order[step * spec.batch_size : (step + 1) * spec.batch_size]
-        loss = F.cross_entropy(model(x[index]), y[index])
+        inputs, target = x[index], y[index]
+        if augment is not None:
+            inputs, target = augment(inputs, target, spec.dataset, generator)
+        with autocast() if autocast is not None else contextlib.nullcontext():
+            logits = model(inputs)
+        loss = F.cross_entropy(logits.float(), target, label_smoothing=spec.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if spec.grad_clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip_norm)
         optimizer.step()
         total_loss += loss.detach() * len(index)
     return (total_loss / len(x)).item(), lr
 
 
-def evaluate(model, x, y, batch_size: int) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) over the given tensors."""
+def segmentation_overlay(model, x_test: torch.Tensor, y_test: torch.Tensor) -> bytes:
     model.eval()
-    total_loss = torch.zeros((), device=x.device)
-    correct = torch.zeros((), device=x.device, dtype=torch.long)
-    eval_batch = max(batch_size, 1024)
     with torch.inference_mode():
-        for start in range(0, len(x), eval_batch):
-            logits = model(x[start : start + eval_batch])
-            target = y[start : start + eval_batch]
-            total_loss += F.cross_entropy(logits, target, reduction="sum")
-            correct += (logits.argmax(dim=1) == target).sum()
-    return (total_loss / len(x)).item(), (correct.float() / len(x)).item()
+        images = x_test[:OVERLAY_SAMPLES]
+        predicted = model(images).argmax(dim=1)
+    return overlay_png(images, y_test[:OVERLAY_SAMPLES], predicted)

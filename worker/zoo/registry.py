@@ -7,7 +7,8 @@ discriminator) and as its entry in `GET /catalog`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Literal
+from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict
 

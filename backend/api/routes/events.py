@@ -60,15 +60,18 @@ async def run_events(
         try:
             last_state = None
             last_heartbeat = None
+            first = True
             while True:
-                state = run.model_dump(mode="json", exclude={"heartbeat_at", "updated_at"})
+                state = run.model_dump(mode="json", exclude={"heartbeat_at", "updated_at", "summary"})
                 state_changed = state != last_state
-                if state_changed:
-                    yield {"event": "state", "data": run.model_dump_json()}
-                    last_state = state
+                state_event = {"event": "state", "data": run.model_dump_json(exclude={"summary"})}
+                if state_changed and first:
+                    yield state_event  # a new subscriber learns the run (its spec, its status) first
                 if points:
                     cursor = max(p.id for p in points)
                     yield {"event": "metrics", "id": str(cursor), "data": _points_json(points)}
+                if state_changed and not first:
+                    yield state_event  # after the points, so "completed" comes after the last epoch
                 if not state_changed and run.heartbeat_at != last_heartbeat and run.status == RunStatus.running:
                     yield {
                         "event": "heartbeat",
@@ -76,7 +79,7 @@ async def run_events(
                             {"heartbeat_at": run.heartbeat_at.isoformat(), "epochs_completed": run.epochs_completed}
                         ),
                     }
-                last_heartbeat = run.heartbeat_at
+                last_state, last_heartbeat, first = state, run.heartbeat_at, False
                 if run.status.is_terminal:
                     yield {"event": "end", "data": json.dumps({"status": run.status.value})}
                     return

@@ -9,10 +9,12 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from sqlalchemy.orm import Session
 
 from backend.api.deps import CeleryDep, HubDep, ReadAuth, RunDep, SessionDep, SettingsDep, WriteAuth
+from backend.crud import metrics as metrics_crud
 from backend.crud import runs as runs_crud
 from backend.crud.runs import SORTABLE, InvalidTransition
 from backend.models import Run, RunStatus
 from backend.schemas.run import (
+    MetricSummary,
     RunCreate,
     RunFinish,
     RunHeartbeat,
@@ -21,6 +23,7 @@ from backend.schemas.run import (
     RunsPublic,
     RunStart,
 )
+from backend.services import artifacts
 from backend.services.launcher import BrokerUnavailable, enqueue_run
 from worker.engine.model_stats import model_size
 
@@ -33,6 +36,17 @@ def _commit_and_notify(session: Session, hub, run: Run) -> RunPublic:
     session.commit()
     hub.notify(run.id)
     return RunPublic.model_validate(run)
+
+
+def with_summaries(session: Session, runs: list[Run]) -> list[RunPublic]:
+    """Runs as returned by the API, each with the final and best value of its metrics."""
+    found = metrics_crud.summaries(session=session, run_ids=[run.id for run in runs])
+    public = []
+    for run in runs:
+        item = RunPublic.model_validate(run)
+        item.summary = {name: MetricSummary(**values) for name, values in found.get(run.id, {}).items()}
+        public.append(item)
+    return public
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, dependencies=[WriteAuth])
@@ -78,12 +92,12 @@ def list_runs(
         offset=offset,
         limit=limit,
     )
-    return RunsPublic(data=[RunPublic.model_validate(r) for r in runs], count=total)
+    return RunsPublic(data=with_summaries(session, runs), count=total)
 
 
 @router.get("/{run_id}", dependencies=[ReadAuth])
-def read_run(run: RunDep) -> RunPublic:
-    return RunPublic.model_validate(run)
+def read_run(run: RunDep, session: SessionDep) -> RunPublic:
+    return with_summaries(session, [run])[0]
 
 
 @router.post("/{run_id}/cancel", dependencies=[WriteAuth])
@@ -97,12 +111,14 @@ def cancel_run(run: RunDep, session: SessionDep, hub: HubDep) -> RunPublic:
 
 
 @router.delete("/{run_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[WriteAuth])
-def delete_run(run: RunDep, session: SessionDep, hub: HubDep) -> Response:
+def delete_run(run: RunDep, session: SessionDep, hub: HubDep, settings: SettingsDep) -> Response:
+    """Delete a run that is not running, with its metrics and artifacts."""
     try:
         runs_crud.delete_run(session=session, run=run)
     except InvalidTransition as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from exc
     session.commit()
+    artifacts.delete_all(settings.resolved_artifacts_dir, run.id)
     hub.notify(run.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

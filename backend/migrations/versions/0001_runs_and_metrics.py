@@ -1,7 +1,7 @@
 """runs and metrics
 
 Revision ID: 0001
-Revises: 
+Revises:
 """
 from alembic import op
 import sqlalchemy as sa
@@ -35,7 +35,8 @@ def upgrade() -> None:
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('param_count', sa.BigInteger(), nullable=True),
     sa.Column('macs', sa.BigInteger(), nullable=True),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_runs'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_runs')),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('runs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_runs_created_at'), ['created_at'], unique=False)

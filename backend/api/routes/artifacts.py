@@ -1,0 +1,47 @@
+"""Files a run produced (segmentation overlays, ...): uploaded by the worker, served to the UI.
+Checkpoints stay with the workers and are not listed here."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
+
+from backend.api.deps import ReadAuth, RunDep, SettingsDep, WriteAuth
+from backend.services import artifacts
+
+router = APIRouter(prefix="/runs/{run_id}/artifacts", tags=["artifacts"])
+
+
+def _path(settings, run_id: int, name: str):
+    try:
+        return artifacts.resolve(settings.resolved_artifacts_dir, run_id, name)
+    except artifacts.InvalidArtifactName as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+
+
+@router.get("", dependencies=[ReadAuth])
+def list_artifacts(run: RunDep, settings: SettingsDep) -> list[dict]:
+    """Name, size and media type of each artifact of the run."""
+    return artifacts.list_artifacts(settings.resolved_artifacts_dir, run.id)
+
+
+@router.get("/{name:path}", dependencies=[ReadAuth], response_class=FileResponse)
+def read_artifact(run: RunDep, name: str, settings: SettingsDep) -> FileResponse:
+    path = _path(settings, run.id, name)
+    if not path.is_file():
+        raise HTTPException(status_code=404, detail=f"run {run.id} has no artifact {name!r}")
+    return FileResponse(path, media_type=artifacts.media_type(path))
+
+
+@router.put("/{name:path}", dependencies=[WriteAuth], status_code=201)
+async def write_artifact(run_id: int, name: str, request: Request, run: RunDep, settings: SettingsDep) -> dict:
+    """Store the request body as artifact `name` (replacing any earlier one)."""
+    path = _path(settings, run.id, name)
+    content = bytearray()
+    async for chunk in request.stream():
+        content += chunk
+        if len(content) > artifacts.MAX_ARTIFACT_BYTES:
+            raise HTTPException(status_code=413, detail=f"artifact larger than {artifacts.MAX_ARTIFACT_BYTES} bytes")
+    await run_in_threadpool(artifacts.write, path, bytes(content))
+    return {"name": name, "size": len(content)}

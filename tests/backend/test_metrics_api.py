@@ -1,0 +1,236 @@
+"""Metric points: idempotent batch ingestion, non-finite values, filters, order and limits."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.utils.factories import API, create_run, post_points, strict_json
+
+NAMES = ("train_loss", "val_loss", "val_accuracy")
+
+
+def _batch(steps=range(5), names=NAMES) -> list[dict]:
+    return [
+        {"name": name, "step": step, "value": step * 10 + i, "wall_time": 1_700_000_000.0 + step}
+        for step in steps
+        for i, name in enumerate(names)
+    ]
+
+
+def _read(client, run_id: int, **params) -> list[dict]:
+    response = client.get(f"{API}/runs/{run_id}/metrics", params=params)
+    assert response.status_code == 200, response.text
+    body = strict_json(response.content)
+    assert body["run_id"] == run_id
+    return body["points"]
+
+
+def _keys(points) -> list[tuple[str, int]]:
+    return [(p["name"], p["step"]) for p in points]
+
+
+@pytest.fixture
+def run(client) -> dict:
+    return create_run(client)
+
+
+def test_batch_is_stored_and_read_back(client, run):
+    batch = _batch()
+    assert post_points(client, run["id"], batch) == {"received": 15, "inserted": 15}
+    points = _read(client, run["id"])
+    assert len(points) == 15
+    assert sorted(points, key=lambda p: (p["name"], p["step"])) == sorted(batch, key=lambda p: (p["name"], p["step"]))
+    assert all(isinstance(p["value"], float) for p in points)
+
+
+def test_same_batch_twice_is_stored_once(client, run):
+    post_points(client, run["id"], _batch())
+    assert post_points(client, run["id"], _batch()) == {"received": 15, "inserted": 0}
+    points = _read(client, run["id"])
+    assert len(points) == 15
+    assert len(set(_keys(points))) == 15
+
+
+def test_overlapping_batch_inserts_only_new_points(client, run):
+    post_points(client, run["id"], _batch(steps=range(3)))
+    assert post_points(client, run["id"], _batch(steps=range(2, 5))) == {"received": 9, "inserted": 6}
+    assert len(_read(client, run["id"])) == 15
+
+
+def test_retry_does_not_overwrite_a_stored_value(client, run):
+    post_points(client, run["id"], [{"name": "loss", "step": 1, "value": 0.5}])
+    assert post_points(client, run["id"], [{"name": "loss", "step": 1, "value": 9.9}])["inserted"] == 0
+    assert [p["value"] for p in _read(client, run["id"])] == [0.5]
+
+
+def test_same_point_twice_in_one_batch_is_stored_once(client, run):
+    batch = [{"name": "loss", "step": 1, "value": 0.5}, {"name": "loss", "step": 1, "value": 0.7}]
+    assert post_points(client, run["id"], batch) == {"received": 2, "inserted": 1}
+    points = _read(client, run["id"])
+    assert _keys(points) == [("loss", 1)]
+    assert points[0]["value"] == 0.5  # the first one counts
+
+
+def test_points_of_runs_are_kept_apart(client, run):
+    other = create_run(client)
+    post_points(client, run["id"], _batch(steps=[0]))
+    assert post_points(client, other["id"], _batch(steps=[0])) == {"received": 3, "inserted": 3}
+    assert len(_read(client, run["id"])) == 3
+    assert len(_read(client, other["id"])) == 3
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_values_are_stored_as_null(client, run, literal):
+    text = (
+        '{"points": ['
+        f'{{"name": "loss", "step": 0, "value": {literal}}}, '
+        '{"name": "loss", "step": 1, "value": 0.25}, '
+        f'{{"name": "acc", "step": 0, "value": 0.5, "wall_time": {literal}}}'
+        "]}"
+    )
+    response = client.post(
+        f"{API}/runs/{run['id']}/metrics", content=text, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+    assert strict_json(response.content) == {"received": 3, "inserted": 3}
+
+    response = client.get(f"{API}/runs/{run['id']}/metrics")
+    assert response.status_code == 200
+    points = {(p["name"], p["step"]): p for p in strict_json(response.content)["points"]}
+    assert points[("loss", 0)]["value"] is None
+    assert points[("loss", 1)]["value"] == 0.25
+    assert points[("acc", 0)]["value"] == 0.5
+    wall_time = points[("acc", 0)]["wall_time"]  # a non-finite time becomes the time of receipt
+    assert isinstance(wall_time, float) and wall_time > 1_600_000_000
+
+
+def test_null_value_is_accepted(client, run):
+    assert post_points(client, run["id"], [{"name": "loss", "step": 0, "value": None}])["inserted"] == 1
+    assert _read(client, run["id"])[0]["value"] is None
+
+
+def test_wall_time_defaults_to_time_of_receipt(client, run):
+    import time
+
+    before = time.time()
+    post_points(client, run["id"], [{"name": "loss", "step": 0, "value": 1.0}])
+    (point,) = _read(client, run["id"])
+    assert before - 1 <= point["wall_time"] <= time.time() + 1
+
+
+def test_filter_by_name_and_since_step(client, run):
+    post_points(client, run["id"], _batch())
+    assert {p["name"] for p in _read(client, run["id"], name="val_loss")} == {"val_loss"}
+    assert len(_read(client, run["id"], name="val_loss")) == 5
+    both = _read(client, run["id"], name=["val_loss", "train_loss"])
+    assert {p["name"] for p in both} == {"val_loss", "train_loss"} and len(both) == 10
+    assert _read(client, run["id"], name="unknown") == []
+    since = _read(client, run["id"], since_step=3)
+    assert sorted({p["step"] for p in since}) == [3, 4] and len(since) == 6
+    assert _keys(_read(client, run["id"], name="val_accuracy", since_step=4)) == [("val_accuracy", 4)]
+    assert _read(client, run["id"], since_step=99) == []
+    assert client.get(f"{API}/runs/{run['id']}/metrics", params={"since_step": -1}).status_code == 422
+
+
+def test_points_are_returned_by_step(client, run):
+    # sent out of order, in several batches
+    post_points(client, run["id"], _batch(steps=[4, 2]))
+    post_points(client, run["id"], _batch(steps=[0, 3]))
+    post_points(client, run["id"], _batch(steps=[1]))
+    points = _read(client, run["id"])
+    steps = [p["step"] for p in points]
+    assert steps == sorted(steps) == [s for s in range(5) for _ in NAMES]
+    for name in NAMES:
+        assert [p["step"] for p in _read(client, run["id"], name=name)] == [0, 1, 2, 3, 4]
+
+
+def test_large_batch_in_one_call(client, run):
+    batch = _batch(steps=range(1000), names=tuple(f"metric_{i}" for i in range(5)))
+    assert len(batch) == 5000
+    assert post_points(client, run["id"], batch) == {"received": 5000, "inserted": 5000}
+    assert post_points(client, run["id"], batch) == {"received": 5000, "inserted": 0}
+    points = _read(client, run["id"])
+    assert len(points) == 5000
+    assert points[-1]["step"] == 999
+
+
+def test_batch_over_the_limit_is_refused(client, run):
+    batch = [{"name": "loss", "step": step, "value": 0.0} for step in range(10_001)]
+    response = client.post(f"{API}/runs/{run['id']}/metrics", json={"points": batch})
+    assert response.status_code == 422
+    assert ["body", "points"] in [error["loc"] for error in response.json()["detail"]]
+    assert _read(client, run["id"]) == []
+
+
+@pytest.mark.parametrize(
+    ("point", "field"),
+    [
+        ({"name": "val loss", "step": 0, "value": 1.0}, "name"),
+        ({"name": "x" * 101, "step": 0, "value": 1.0}, "name"),
+        ({"name": "", "step": 0, "value": 1.0}, "name"),
+        ({"name": "loss\n", "step": 0, "value": 1.0}, "name"),
+        ({"name": "loss", "step": -1, "value": 1.0}, "step"),
+        ({"name": "loss", "step": 2**31, "value": 1.0}, "step"),
+        ({"name": "loss", "step": 1.5, "value": 1.0}, "step"),
+        ({"name": "loss", "step": 0, "value": "high"}, "value"),
+        ({"name": "loss", "step": 0}, "value"),
+        ({"name": "loss", "step": 0, "value": 1.0, "epoch": 0}, "epoch"),
+    ],
+    ids=["space", "101-chars", "empty", "newline", "step-negative", "step-too-large", "step-fraction",
+         "value-text", "value-missing", "unknown-field"],
+)
+def test_bad_point_refuses_the_whole_batch(client, run, point, field):
+    good = {"name": "loss", "step": 5, "value": 1.0}
+    response = client.post(f"{API}/runs/{run['id']}/metrics", json={"points": [good, point]})
+    assert response.status_code == 422, response.text
+    assert ["body", "points", 1, field] in [error["loc"] for error in response.json()["detail"]]
+    assert _read(client, run["id"]) == []
+
+
+def test_accepted_metric_names(client, run):
+    names = ["loss", "val/loss", "lr.group-0", "x" * 100, "Top_5"]
+    points = [{"name": name, "step": 0, "value": 1.0} for name in names]
+    assert post_points(client, run["id"], points)["inserted"] == 5
+    assert sorted(p["name"] for p in _read(client, run["id"])) == sorted(names)
+
+
+def test_empty_batch(client, run):
+    assert post_points(client, run["id"], []) == {"received": 0, "inserted": 0}
+
+
+def test_unknown_run(client, run):
+    response = client.post(f"{API}/runs/999/metrics", json={"points": _batch(steps=[0])})
+    assert response.status_code == 404
+    assert client.get(f"{API}/runs/999/metrics").status_code == 404
+    assert _read(client, run["id"]) == []
+
+
+def test_extreme_finite_values_round_trip(client, run):
+    values = [1.7976931348623157e308, -1.7976931348623157e308, 5e-324, 0.0, -0.0, 0.1 + 0.2]
+    post_points(client, run["id"], [{"name": "v", "step": i, "value": v} for i, v in enumerate(values)])
+    response = client.get(f"{API}/runs/{run['id']}/metrics")
+    got = [p["value"] for p in json.loads(response.content, parse_constant=lambda c: pytest.fail(c))["points"]]
+    assert got == values
+
+
+@pytest.mark.timeout(120)
+def test_racing_retries_of_one_batch_store_it_once(client, run):
+    """A batch sent again while the first send is still being stored: each point is counted once."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    senders = 4
+    batch = _batch(steps=range(50))
+    barrier = Barrier(senders)
+
+    def send(_: int) -> int:
+        barrier.wait(timeout=30)
+        return post_points(client, run["id"], batch)["inserted"]
+
+    with ThreadPoolExecutor(senders) as pool:
+        inserted = list(pool.map(send, range(senders)))
+    assert sum(inserted) == len(batch) == 150
+    points = _read(client, run["id"])
+    assert len(points) == 150 and len(set(_keys(points))) == 150

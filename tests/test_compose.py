@@ -1,0 +1,52 @@
+"""docker-compose.yml describes the scaled setup: it cannot run here (no Docker engine), so its
+shape is checked, and every trainboard command in it must be a real subcommand with valid options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from backend.cli import cli
+
+COMPOSE = yaml.safe_load((Path(__file__).resolve().parent.parent / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+
+
+def test_services_of_the_scaled_setup():
+    assert {"api", "worker", "redis", "postgres"} <= set(SERVICES)
+    assert "--appendonly" in SERVICES["redis"]["command"] and "yes" in SERVICES["redis"]["command"]
+    gpus = SERVICES["worker"]["deploy"]["resources"]["reservations"]["devices"]
+    assert any("gpu" in device["capabilities"] for device in gpus)
+    assert "ports" not in SERVICES["worker"] and "container_name" not in SERVICES["worker"], "workers must scale"
+
+
+@pytest.mark.parametrize("name", ["api", "worker", "redis", "postgres"])
+def test_each_long_running_service_has_a_health_check_or_waits_for_healthy_ones(name):
+    service = SERVICES[name]
+    depends = service.get("depends_on", {})
+    assert "healthcheck" in service or depends
+    for dependency, rule in depends.items():
+        assert dependency in SERVICES
+        expected = "service_completed_successfully" if dependency == "migrate" else "service_healthy"
+        assert rule["condition"] == expected
+        if expected == "service_healthy":
+            assert "healthcheck" in SERVICES[dependency]
+
+
+@pytest.mark.parametrize("name", [n for n, s in SERVICES.items() if s.get("command", [""])[0] == "trainboard"])
+def test_trainboard_commands_are_real_subcommands(name):
+    command = SERVICES[name]["command"]
+    subcommand = cli.commands.get(command[1])
+    assert subcommand is not None, f"{name}: trainboard has no {command[1]!r} command"
+    # Parsing the options with the real command fails on an unknown option or a bad value.
+    subcommand.make_context(command[1], list(command[2:]))
+
+
+def test_the_token_is_required_when_the_api_listens_beyond_localhost():
+    env = COMPOSE["x-trainboard-env"]
+    assert "TRAINBOARD_API_TOKEN" in env and ":?" in env["TRAINBOARD_API_TOKEN"]
+    for name in ("api", "worker"):
+        assert SERVICES[name]["environment"]["TRAINBOARD_BROKER_URL"].startswith("redis://")
+        assert SERVICES[name]["environment"]["TRAINBOARD_DATABASE_URL"].startswith("postgresql")

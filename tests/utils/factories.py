@@ -1,0 +1,94 @@
+"""Small builders for API tests: valid specs, runs created through the API, and a look into
+the embedded broker's queue."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import kombu
+from fastapi.testclient import TestClient
+
+from backend.core.config import Settings
+from worker.celery_app import QUEUE
+
+API = "/api/v1"
+
+MINIMAL_SPEC: dict[str, Any] = {
+    "model": "mlp",
+    "dataset": "synthetic_mnist",
+    "learning_rate": 0.1,
+    "epochs": 2,
+    "batch_size": 32,
+}
+
+# The default mlp (hidden 128, 64) on 28x28 grey images with 10 classes.
+DEFAULT_MLP_PARAMS = 784 * 128 + 128 + 128 * 64 + 64 + 64 * 10 + 10  # 109386
+DEFAULT_MLP_MACS = 784 * 128 + 128 * 64 + 64 * 10  # 109184
+
+
+def valid_spec(**overrides: Any) -> dict[str, Any]:
+    """A minimal valid spec dict; keyword arguments replace (or add) top-level fields."""
+    spec = copy.deepcopy(MINIMAL_SPEC)
+    spec.update(overrides)
+    return spec
+
+
+def run_body(*, spec: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    """A POST /runs body: `spec` (default: `valid_spec()`) plus name, group..."""
+    return {"spec": spec if spec is not None else valid_spec(), **fields}
+
+
+def create_run(client: TestClient, *, spec: dict[str, Any] | None = None, headers=None, **fields: Any) -> dict:
+    """Submit a run through the API and return its JSON; fails the test unless it is a 201."""
+    response = client.post(f"{API}/runs", json=run_body(spec=spec, **fields), headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def start_run(client: TestClient, run_id: int, worker_host: str = "w1", headers=None) -> dict:
+    response = client.post(f"{API}/runs/{run_id}/start", json={"worker_host": worker_host}, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def finish_run(client: TestClient, run_id: int, status: str = "completed", headers=None, **fields: Any) -> dict:
+    response = client.post(f"{API}/runs/{run_id}/finish", json={"status": status, **fields}, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def epoch_points(epoch: int, names: tuple[str, ...] = ("train_loss", "val_loss", "val_accuracy")) -> list[dict]:
+    """The points an engine would report at the end of `epoch` (distinct values per name and epoch)."""
+    return [{"name": name, "step": epoch, "value": round(epoch + i / 10, 3)} for i, name in enumerate(names)]
+
+
+def post_points(client: TestClient, run_id: int, points: list[dict], headers=None) -> dict:
+    response = client.post(f"{API}/runs/{run_id}/metrics", json={"points": points}, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def run_count(client: TestClient, headers=None) -> int:
+    """How many runs GET /runs says are stored."""
+    response = client.get(f"{API}/runs", headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()["count"]
+
+
+def queued_messages(settings: Settings, queue: str = QUEUE) -> int:
+    """How many messages wait in the embedded broker's queue (kombu's SQLAlchemy transport on
+    `broker.db` in the data folder). A queue never declared holds nothing."""
+    with kombu.Connection(settings.resolved_broker_url) as connection:
+        channel = connection.default_channel
+        return channel.queue_declare(queue=queue, passive=True).message_count
+
+
+def _refuse_constant(literal: str):
+    raise AssertionError(f"the response holds the non-JSON literal {literal}")
+
+
+def strict_json(text: str | bytes):
+    """Parse a response body as standard JSON: NaN, Infinity and -Infinity literals fail the test."""
+    return json.loads(text, parse_constant=_refuse_constant)
