@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from backend.api.routes import artifacts, catalog, events, health, metrics, runs
+from backend.api.routes import artifacts, catalog, compare, events, health, metrics, runs
 from backend.core.config import Settings, get_settings
 from backend.core.db import get_engine, session_factory
 from backend.core.migrate import check_migrated
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.hub = RunEventHub()
     app.add_exception_handler(RequestValidationError, _validation_error)
 
-    for module in (runs, metrics, events, artifacts, catalog, health):
+    for module in (runs, metrics, events, artifacts, compare, catalog, health):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.router)  # also at /health for load balancers and compose health checks
     if FRONTEND_DIR.is_dir():

@@ -104,3 +104,22 @@ def summaries(*, session: Session, run_ids: list[int]) -> dict[int, dict[str, di
         if best_rank == 1 and direction(row.name) is not None:
             entry["best"], entry["best_step"] = row.value, row.step
     return result
+
+
+def series(*, session: Session, run_ids: list[int], names: list[str] | None = None) -> dict[int, dict[str, dict]]:
+    """All points of several runs in one query, as columns per run and metric."""
+    if not run_ids:
+        return {}
+    query = select(MetricPoint.run_id, MetricPoint.name, MetricPoint.step, MetricPoint.value, MetricPoint.wall_time)
+    query = query.where(MetricPoint.run_id.in_(run_ids))
+    if names:
+        query = query.where(MetricPoint.name.in_(names))
+    result: dict[int, dict[str, dict]] = {}
+    for run_id, name, step, value, wall_time in session.execute(
+        query.order_by(MetricPoint.run_id, MetricPoint.name, MetricPoint.step)
+    ):
+        columns = result.setdefault(run_id, {}).setdefault(name, {"steps": [], "values": [], "wall_times": []})
+        columns["steps"].append(step)
+        columns["values"].append(value)
+        columns["wall_times"].append(wall_time)
+    return result

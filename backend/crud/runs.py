@@ -32,12 +32,18 @@ def get_run(*, session: Session, run_id: int) -> Run | None:
     return session.get(Run, run_id)
 
 
+def get_runs(*, session: Session, run_ids: list[int]) -> list[Run]:
+    return list(session.scalars(select(Run).where(Run.id.in_(run_ids))))
+
+
 def list_runs(
     *,
     session: Session,
     status: list[str] | None = None,
     group: str | None = None,
     name_contains: str | None = None,
+    model: str | None = None,
+    dataset: str | None = None,
     sort: str = "-created_at",
     offset: int = 0,
     limit: int = 50,
@@ -49,6 +55,10 @@ def list_runs(
         query = query.where(Run.group == group)
     if name_contains:
         query = query.where(Run.name.contains(name_contains, autoescape=True))
+    if model is not None:
+        query = query.where(Run.spec["model"]["name"].as_string() == model)
+    if dataset is not None:
+        query = query.where(Run.spec["dataset"]["name"].as_string() == dataset)
     total = session.scalar(select(func.count()).select_from(query.subquery()))
     descending = sort.startswith("-")
     column = getattr(Run, sort.lstrip("-"))
