@@ -13,17 +13,56 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
 
-from backend.api.routes import artifacts, catalog, compare, events, health, metrics, runs
+from backend.api.routes import artifacts, catalog, compare, events, health, metrics, runs, stats, studies, ui
 from backend.core.config import Settings, get_settings
 from backend.core.db import get_engine, session_factory
 from backend.core.migrate import check_migrated
 from backend.core.security import check_exposure
 from backend.services.events import RunEventHub
+from backend.services.recovery import run_periodically
 from worker.celery_app import create_celery
 
 API_PREFIX = "/api/v1"
 FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
+
+# Pages run only the scripts the app serves: no inline script, so text smuggled into a page
+# (a run name, an option value) cannot run. Plotly needs inline styles.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+# FastAPI's /docs page loads Swagger UI from a CDN and starts it with an inline script; it shows
+# no run data as HTML.
+DOCS_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+class SecurityHeaders:
+    """Adds the Content-Security-Policy (and nosniff) to every HTTP response. Plain ASGI, so that
+    streamed responses (the SSE stream) pass through untouched."""
+
+    def __init__(self, app, docs_path: str = "/docs"):
+        self.app = app
+        self.docs_paths = (docs_path, f"{docs_path}/oauth2-redirect")
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        policy = DOCS_CONTENT_SECURITY_POLICY if scope["path"] in self.docs_paths else CONTENT_SECURITY_POLICY
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["Content-Security-Policy"] = policy
+                headers["X-Content-Type-Options"] = "nosniff"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def _json_safe(value):
@@ -52,7 +91,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.hub.bind_loop(asyncio.get_running_loop())
+        recovery = asyncio.create_task(
+            run_periodically(app.state.session_factory, app.state.celery, settings, app.state.hub)
+        )
         yield
+        recovery.cancel()
 
     app = FastAPI(
         title="trainboard",
@@ -68,10 +111,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.celery = create_celery(settings)
     app.state.hub = RunEventHub()
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_middleware(SecurityHeaders)
 
-    for module in (runs, metrics, events, artifacts, compare, catalog, health):
+    for module in (runs, metrics, events, artifacts, compare, ui, catalog, health, studies, stats):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.router)  # also at /health for load balancers and compose health checks
+    app.include_router(ui.assets)  # /vendor/plotly.min.js, for the frontend
     if FRONTEND_DIR.is_dir():
         app.mount("/", StaticFiles(directory=FRONTEND_DIR, html=True), name="frontend")
     return app

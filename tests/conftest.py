@@ -75,8 +75,10 @@ def settings(tmp_path, database_url) -> Settings:
     return Settings(
         data_dir=tmp_path,
         database_url=database_url,
-        broker_url=f"sqla+sqlite:///{tmp_path / 'broker.db'}",
+        broker_url=f"embedded+sqlite:///{tmp_path / 'broker.db'}",
         api_token=None,
+        # The recovery sweep runs once at start-up; tests of recovery call it themselves.
+        recovery_seconds=3600,
     )
 
 

@@ -41,6 +41,8 @@ class Reporter:
     def __init__(self, api_url: str, run_id: int, *, token: str | None = None, timeout: float = 10.0):
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.run_id = run_id
+        self.attempt: int | None = None
+        self.worker_host: str | None = None
         self._client = httpx.Client(base_url=f"{api_url.rstrip('/')}/api/v1", headers=headers, timeout=timeout)
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()  # guards _pending
@@ -79,7 +81,10 @@ class Reporter:
     def claim(self, worker_host: str) -> dict[str, Any]:
         """Mark the run as started here; returns the run with its spec. Raises RunRejected if it
         was cancelled, finished or is held by a live worker."""
-        return self._request("POST", "/start", {"worker_host": worker_host}).json()
+        self.worker_host = worker_host
+        run = self._request("POST", "/start", {"worker_host": worker_host}).json()
+        self.attempt = run["attempt"]  # the lease: sent with every later report
+        return run
 
     def add_points(self, step: int, metrics: dict[str, float], wall_time: float | None = None) -> None:
         wall_time = wall_time or time.time()
@@ -108,7 +113,8 @@ class Reporter:
 
     def heartbeat(self, *, epochs_completed: int | None = None, **facts: Any) -> bool:
         """Returns True when the run should stop (cancelled, or no longer ours)."""
-        body = {"epochs_completed": epochs_completed, **{k: v for k, v in facts.items() if v is not None}}
+        body = {"attempt": self.attempt, "worker_host": self.worker_host, "epochs_completed": epochs_completed,
+                **{k: v for k, v in facts.items() if v is not None}}
         reply = self._request("POST", "/heartbeat", body, retry_for=0).json()
         return bool(reply["cancel_requested"])
 
@@ -118,8 +124,12 @@ class Reporter:
 
     def finish(self, status: str, *, error: str | None = None, epochs_completed: int | None = None,
                retry_for: float = 600.0) -> None:
-        body = {"status": status, "error": error, "epochs_completed": epochs_completed}
+        body = {"attempt": self.attempt, "status": status, "error": error, "epochs_completed": epochs_completed}
         self._request("POST", "/finish", body, retry_for=retry_for)
+
+    def release(self, reason: str, *, retry_for: float = 30.0) -> None:
+        """Hand the run back to the queue (this worker is shutting down)."""
+        self._request("POST", "/release", {"attempt": self.attempt, "reason": reason}, retry_for=retry_for)
 
 
 def _detail(response: httpx.Response) -> str:

@@ -1,5 +1,5 @@
 """The engine callback of a worker's run: reports each epoch, heartbeats in the background,
-and turns a cancel request into `should_stop()`."""
+and turns a cancel request, a lost lease or the worker's shutdown into `should_stop()`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,11 @@ from worker.reporter import ApiUnavailable, Reporter, RunRejected
 log = logging.getLogger(__name__)
 
 
+# Set in a pool process when its worker is shutting down (see worker.tasks): runs stop at the
+# next batch and go back to the queue instead of running to their end.
+SHUTDOWN = threading.Event()
+
+
 class ReportingCallback:
     def __init__(self, reporter: Reporter, *, heartbeat_seconds: float):
         self.reporter = reporter
@@ -19,6 +24,7 @@ class ReportingCallback:
         self.epochs_completed = 0
         self.facts: dict = {}
         self._stop_requested = threading.Event()
+        self.lease_lost = False
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._heartbeat_loop, name=f"heartbeat-{reporter.run_id}", daemon=True)
 
@@ -50,7 +56,11 @@ class ReportingCallback:
             log.warning("run %s: artifact %s not uploaded: %s", self.reporter.run_id, name, exc)
 
     def should_stop(self) -> bool:
-        return self._stop_requested.is_set()
+        return self._stop_requested.is_set() or SHUTDOWN.is_set()
+
+    @property
+    def shutting_down(self) -> bool:
+        return SHUTDOWN.is_set() and not self._stop_requested.is_set()
 
     # Background heartbeat
 
@@ -58,7 +68,12 @@ class ReportingCallback:
         try:
             if self.reporter.heartbeat(epochs_completed=self.epochs_completed, **self.facts):
                 self._stop_requested.set()
-        except (ApiUnavailable, RunRejected) as exc:
+        except RunRejected as exc:
+            if exc.status_code == 409:  # another worker holds the run now: stop, report nothing more
+                log.warning("run %s: %s", self.reporter.run_id, exc.detail)
+                self.lease_lost = True
+                self._stop_requested.set()
+        except ApiUnavailable as exc:
             log.warning("run %s: heartbeat failed: %s", self.reporter.run_id, exc)
 
     def _heartbeat_loop(self) -> None:

@@ -2,26 +2,52 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
 import socket
 import traceback
+from pathlib import Path
 
 from billiard.process import current_process
-from celery.signals import worker_process_init
+from celery.exceptions import Reject
+from celery.signals import worker_process_init, worker_shutting_down
 
 from backend.core.config import get_settings
 from worker.celery_app import TRAIN_RUN_TASK, app
 from worker.devices import assign_device, assigned_device
 from worker.reporter import Reporter, RunRejected
-from worker.run_callback import ReportingCallback
+from worker.run_callback import SHUTDOWN, ReportingCallback
 
 log = logging.getLogger(__name__)
 
+# Sent by the worker's main process to its pool processes when it shuts down (SIGTERM).
+SHUTDOWN_SIGNAL = signal.SIGUSR2
+
 
 @worker_process_init.connect
-def _pin_device(**_kwargs) -> None:
+def _init_pool_process(**_kwargs) -> None:
     index = getattr(current_process(), "index", 0) or 0
     log.info("worker process %s trains on %s", index, assign_device(index))
+
+
+@worker_shutting_down.connect
+def _tell_pool_processes(**_kwargs) -> None:
+    """On the worker's shutdown, each pool process stops its run at the next batch and hands it
+    back to the queue (with its checkpoints), instead of the shutdown waiting for the run's end."""
+    for pid in _child_pids():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, SHUTDOWN_SIGNAL)
+
+
+def _child_pids() -> list[int]:
+    """Linux: the children of every thread of this process (the pool may respawn from a thread)."""
+    pids = []
+    for children in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            pids += [int(pid) for pid in children.read_text().split()]
+    return pids
 
 
 @app.task(name=TRAIN_RUN_TASK)
@@ -29,9 +55,15 @@ def train_run(run_id: int) -> str:
     """Train run `run_id`; returns its final status."""
     # Imported here so that the API, which imports this app to enqueue, never loads torch for it.
     from worker.datasets.errors import DatasetUnavailable
+    from worker.engine.interface import CheckpointFailed
     from worker.engine.loop import TrainingCancelled, TrainingDiverged, train
     from worker.engine.spec import TrainSpec
 
+    # Set here, not at process start: billiard resets the pool process's signal handlers after
+    # its initializer (SIGUSR2 would then end the process instead of stopping the run).
+    signal.signal(SHUTDOWN_SIGNAL, lambda *_: SHUTDOWN.set())
+    if SHUTDOWN.is_set():  # delivered while this worker shuts down: leave it to another worker
+        raise Reject("worker shutting down", requeue=True)
     settings = get_settings()
     with Reporter(settings.api_url, run_id, token=settings.api_token) as reporter:
         try:
@@ -49,8 +81,8 @@ def train_run(run_id: int) -> str:
                   assigned_device=assigned_device())
             status = "completed"
         except TrainingCancelled:
-            status = "cancelled"
-        except (TrainingDiverged, DatasetUnavailable) as exc:
+            status = "released" if callback.shutting_down else "cancelled"
+        except (TrainingDiverged, DatasetUnavailable, CheckpointFailed) as exc:
             status, error = "failed", str(exc)  # the message says it all (where to put the files)
         except Exception as exc:  # any crash of the training is the run's failure, reported with its cause
             status = "failed"
@@ -58,6 +90,11 @@ def train_run(run_id: int) -> str:
             log.exception("run %s failed", run_id)
         finally:
             callback.close()
+        if callback.lease_lost:
+            return "lease lost"  # the run belongs to another execution now: report nothing
         reporter.flush(retry_for=600)  # every finished epoch reaches the store before the final status
-        reporter.finish(status, error=error, epochs_completed=callback.epochs_completed)
+        if status == "released":
+            reporter.release("worker shutting down")  # resumed elsewhere from the last checkpoint
+        else:
+            reporter.finish(status, error=error, epochs_completed=callback.epochs_completed)
         return status

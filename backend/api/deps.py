@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from celery import Celery
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
+from pydantic import Field
 from sqlalchemy.orm import Session
 
 from backend.core.config import Settings
@@ -52,7 +53,15 @@ WriteAuth = Depends(require_write_token)
 ReadAuth = Depends(require_read_token)
 
 
-def get_run_or_404(run_id: int, session: SessionDep) -> Run:
+# Ids fit the databases' 64-bit integers: a larger one is a 422, not a crash.
+MAX_ID = 2**63 - 1
+RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="The run's id")]
+RunIdValue = Annotated[int, Field(ge=1, le=MAX_ID)]  # a run id in a query list
+StudyId = Annotated[int, Path(ge=1, le=MAX_ID, description="The study's id")]
+Offset = Annotated[int, Query(ge=0, le=10**9, description="Rows to skip")]
+
+
+def get_run_or_404(run_id: RunId, session: SessionDep) -> Run:
     run = runs_crud.get_run(session=session, run_id=run_id)
     if run is None:
         raise HTTPException(status_code=404, detail=f"run {run_id} not found")

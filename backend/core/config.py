@@ -14,6 +14,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+# `embedded+sqlite:///path`: kombu's SQLAlchemy transport, tuned (worker/celery_app.py).
+EMBEDDED_BROKER_SCHEME = "embedded"
 
 
 class Settings(BaseSettings):
@@ -27,7 +29,9 @@ class Settings(BaseSettings):
     api_token: str | None = Field(default=None, description="Bearer token for write routes")
     host: str = "127.0.0.1"
     port: int = 8000
-    heartbeat_seconds: float = Field(default=2.0, gt=0)
+    heartbeat_seconds: float = Field(default=2.0, gt=0, description="A run is lost after 3 missed heartbeats")
+    max_attempts: int = Field(default=3, ge=1, le=100, description="Executions of a run before it fails for good")
+    recovery_seconds: float = Field(default=5.0, gt=0, description="How often lost runs are looked for")
     sqlite_busy_timeout_ms: int = 30_000
     visibility_timeout_seconds: int = Field(default=7 * 24 * 3600, description="Longer than any run")
 
@@ -42,7 +46,7 @@ class Settings(BaseSettings):
 
     @property
     def resolved_broker_url(self) -> str:
-        return self.broker_url or f"sqla+sqlite:///{(self.data_dir / 'broker.db').resolve()}"
+        return self.broker_url or f"{EMBEDDED_BROKER_SCHEME}+sqlite:///{(self.data_dir / 'broker.db').resolve()}"
 
     @property
     def resolved_artifacts_dir(self) -> Path:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from backend.models import MetricPoint
@@ -18,35 +17,49 @@ def _finite_or_none(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def add_points(*, session: Session, run_id: int, points: Iterable) -> int:
-    """Insert points, ignoring any (run, name, step) already stored; returns how many were new."""
+def add_points(*, session: Session, run_id: int, points: Iterable[Mapping]) -> int:
+    """Insert points (mappings with name, step, value and optionally wall_time), ignoring any
+    (run, name, step) already stored; returns how many were new."""
     now = time.time()
-    rows, seen = [], set()
+    names, steps, values, wall_times, seen = [], [], [], [], set()
     for point in points:
-        key = (point.name, point.step)
+        key = (point["name"], point["step"])
         if key in seen:
             continue  # the same point twice in one batch: the first one counts, as across batches
         seen.add(key)
-        rows.append(
-            {
-                "run_id": run_id,
-                "name": point.name,
-                "step": point.step,
-                "value": _finite_or_none(point.value),
-                "wall_time": point.wall_time if point.wall_time is not None and math.isfinite(point.wall_time) else now,
-            }
-        )
-    if not rows:
+        wall_time = point.get("wall_time")
+        names.append(key[0])
+        steps.append(key[1])
+        values.append(_finite_or_none(point["value"]))
+        wall_times.append(wall_time if wall_time is not None and math.isfinite(wall_time) else now)
+    if not names:
         return 0
-    dialect = session.get_bind().dialect.name
-    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
-    statement = insert(MetricPoint).on_conflict_do_nothing(index_elements=["run_id", "name", "step"])
     connection = session.connection()
-    if connection.dialect.insert_executemany_returning:
-        # Count the rows really inserted: a driver's executemany rowcount is not reliable (psycopg's is not).
-        return len(connection.execute(statement.returning(MetricPoint.id), rows).all())
-    result = connection.execute(statement, rows)
-    return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(rows)
+    if connection.dialect.name == "postgresql":
+        # One statement over arrays: its rowcount is exact (an executemany's is not with psycopg),
+        # and psycopg need not parse a 1,000-row VALUES list as insert..returning would make it.
+        result = connection.execute(
+            _PG_INSERT_ARRAYS,
+            {"run_id": run_id, "names": names, "steps": steps, "values": values, "wall_times": wall_times},
+        )
+        return result.rowcount
+    # sqlite3's executemany rowcount is the sum of the rows each execution changed: exact, and a
+    # point ignored by ON CONFLICT DO NOTHING counts 0. Positional tuples through the driver skip
+    # SQLAlchemy's per-row parameter processing.
+    rows = [(run_id, *row) for row in zip(names, steps, values, wall_times, strict=True)]
+    return connection.exec_driver_sql(_SQLITE_INSERT, rows).rowcount
+
+
+_PG_INSERT_ARRAYS = text(
+    "INSERT INTO metrics (run_id, name, step, value, wall_time) "
+    "SELECT :run_id, * FROM unnest(CAST(:names AS varchar[]), CAST(:steps AS integer[]), "
+    "CAST(:values AS double precision[]), CAST(:wall_times AS double precision[])) "
+    "ON CONFLICT (run_id, name, step) DO NOTHING"
+)
+_SQLITE_INSERT = (
+    "INSERT INTO metrics (run_id, name, step, value, wall_time) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (run_id, name, step) DO NOTHING"
+)
 
 
 def get_points(

@@ -44,6 +44,7 @@ def list_runs(
     name_contains: str | None = None,
     model: str | None = None,
     dataset: str | None = None,
+    study_id: int | None = None,
     sort: str = "-created_at",
     offset: int = 0,
     limit: int = 50,
@@ -59,6 +60,8 @@ def list_runs(
         query = query.where(Run.spec["model"]["name"].as_string() == model)
     if dataset is not None:
         query = query.where(Run.spec["dataset"]["name"].as_string() == dataset)
+    if study_id is not None:
+        query = query.where(Run.study_id == study_id)
     total = session.scalar(select(func.count()).select_from(query.subquery()))
     descending = sort.startswith("-")
     column = getattr(Run, sort.lstrip("-"))
@@ -101,9 +104,22 @@ def start_run(*, session: Session, run_id: int, worker_host: str, stale_after: t
     return run
 
 
+def check_lease(run: Run, attempt: int | None) -> None:
+    """A report from an execution that is no longer the run's current one is refused: after a
+    worker was given up for dead and the run handed to another, the first may still be alive."""
+    if attempt is not None and attempt != run.attempt:
+        raise InvalidTransition(f"run {run.id} is now attempt {run.attempt}: attempt {attempt} lost its lease")
+
+
 def heartbeat(
-    *, session: Session, run: Run, epochs_completed: int | None, device_name: str | None, environment: dict | None
+    *, session: Session, run: Run, epochs_completed: int | None, device_name: str | None, environment: dict | None,
+    attempt: int | None = None, worker_host: str | None = None,
 ) -> Run:
+    if run.status == RunStatus.queued.value and attempt is not None and attempt == run.attempt and attempt > 0:
+        # Given up for lost (its heartbeats could not arrive: the API or the network was down), yet the
+        # lease holder is alive: it carries on. A copy of the run's message claimed meanwhile gets a 409.
+        run.status = RunStatus.running.value
+        run.worker_host = worker_host or run.worker_host
     if run.status != RunStatus.running.value:
         return run  # a late heartbeat of a finished run changes nothing; the reply tells the worker
     run.heartbeat_at = utcnow()
@@ -128,6 +144,15 @@ def finish_run(
     run.finished_at = utcnow()
     if epochs_completed is not None:
         run.epochs_completed = max(run.epochs_completed, epochs_completed)
+    return run
+
+
+def release_run(*, session: Session, run: Run) -> Run:
+    """Back to the queue with its progress kept; the next worker resumes from the last checkpoint."""
+    if run.status != RunStatus.running.value:
+        raise InvalidTransition(f"run {run.id} is {run.status}, not running")
+    run.status = RunStatus.queued.value
+    run.worker_host = None
     return run
 
 

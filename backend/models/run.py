@@ -2,7 +2,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.models.base import Base, UtcDateTime, utcnow
@@ -44,3 +44,8 @@ class Run(Base):
     error: Mapped[str | None] = mapped_column(Text)
     param_count: Mapped[int | None] = mapped_column(BigInteger)
     macs: Mapped[int | None] = mapped_column(BigInteger)
+    # No ON DELETE action: deleting a study deletes its runs first, in the application, because
+    # their artifacts on disk must go too (a database cascade would leave them behind); the key
+    # then guarantees that no run ever points to a study that is gone.
+    study_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id"), index=True)
+    cell: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the study's grid values: {"model.norm": "batch"}

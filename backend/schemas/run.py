@@ -45,6 +45,8 @@ class RunPublic(BaseModel):
     error: str | None
     param_count: int | None
     macs: int | None
+    study_id: int | None = Field(default=None, description="The study the run belongs to")
+    cell: dict[str, Any] | None = Field(default=None, description="Its grid cell in the study: {'model.norm': 'batch'}")
     summary: dict[str, MetricSummary] = Field(
         default_factory=dict, description="Final and best value of each metric the run reported"
     )
@@ -62,11 +64,26 @@ class RunStart(BaseModel):
     worker_host: str = Field(min_length=1, max_length=255)
 
 
+LeaseAttempt = Field(
+    default=None, ge=1, description="The attempt this worker claimed (its lease): a stale worker's report is refused"
+)
+
+
 class RunHeartbeat(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    attempt: int | None = LeaseAttempt
+    worker_host: str | None = Field(default=None, max_length=255)
     epochs_completed: int | None = Field(default=None, ge=0)
     device_name: str | None = Field(default=None, max_length=255)
     environment: dict[str, Any] | None = None
+
+
+class RunRelease(BaseModel):
+    """A worker gives a running run back to the queue (it is shutting down); another resumes it."""
+
+    model_config = ConfigDict(extra="forbid")
+    attempt: int | None = LeaseAttempt
+    reason: str | None = Field(default=None, max_length=500)
 
 
 class RunHeartbeatReply(BaseModel):
@@ -76,6 +93,7 @@ class RunHeartbeatReply(BaseModel):
 
 class RunFinish(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    attempt: int | None = LeaseAttempt
     status: Literal["completed", "failed", "cancelled"]
     error: str | None = Field(default=None, max_length=20_000)
     epochs_completed: int | None = Field(default=None, ge=0)

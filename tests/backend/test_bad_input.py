@@ -131,7 +131,7 @@ def shared(request, tmp_path_factory) -> Iterator[tuple[TestClient, Settings]]:
         settings = Settings(
             data_dir=data_dir,
             database_url=database_url,
-            broker_url=f"sqla+sqlite:///{data_dir / 'broker.db'}",
+            broker_url=f"embedded+sqlite:///{data_dir / 'broker.db'}",
             api_token=None,
         )
         upgrade(get_engine(settings))

@@ -51,6 +51,7 @@ def test_training_lowers_the_loss_and_reports_every_epoch(tmp_path):
     assert last["test_accuracy"] > 0.5  # chance is 0.1
     assert result.epochs_completed == 4
     assert recorder.info["device"] == "cpu" and recorder.info["torch_version"] == torch.__version__
+    assert len(recorder.info["git_commit"]) == 40  # the tests run from a git checkout
 
 
 def test_same_seed_same_curve_other_seed_other_curve(tmp_path):
@@ -264,3 +265,31 @@ def test_balanced_accuracy_weighs_classes_equally():
     metrics = evaluate(Fixed(), samples, target, task="classification", num_classes=2, batch_size=3)
     assert metrics["test_accuracy"] == pytest.approx(0.75)
     assert metrics["test_balanced_accuracy"] == pytest.approx(0.5)
+
+
+def test_a_full_disk_keeps_the_previous_checkpoint_and_fails_clearly(tmp_path, monkeypatch):
+    import errno
+
+    from worker.engine import checkpoints
+    from worker.engine.interface import CheckpointFailed
+
+    real_save = torch.save
+    saves = {"count": 0}
+
+    def save_until_the_disk_fills(obj, handle, *args, **kwargs):
+        saves["count"] += 1
+        if saves["count"] > 2:  # epoch 1 wrote last.pt and best.pt; then the disk is full
+            handle.write(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, handle, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save_until_the_disk_fills)
+    recorder = Recorder()
+    with pytest.raises(CheckpointFailed) as failed:
+        train(make_spec(epochs=3), recorder, data_dir=tmp_path, checkpoint_dir=tmp_path / "ckpt")
+    assert "epoch 2" in str(failed.value) and "No space left on device" in str(failed.value)
+    assert "previous checkpoint is kept" in str(failed.value)
+    assert [epoch for epoch, _ in recorder.epochs] == [1, 2]  # the finished epoch is still reported
+    kept = checkpoints.load(tmp_path / "ckpt" / checkpoints.LAST)
+    assert kept["progress"]["epoch"] == 1
+    assert not list((tmp_path / "ckpt").glob("*.tmp"))

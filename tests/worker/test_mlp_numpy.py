@@ -13,7 +13,7 @@ from torch import nn
 from worker.datasets.synthetic import SyntheticMnistOptions, make_classification_set
 from worker.zoo import MODELS, get_model
 from worker.zoo.mlp import Mlp, MlpOptions
-from worker.zoo.mlp_numpy import MlpNumpyOptions, NumpyMLP, SoftmaxCrossEntropy
+from worker.zoo.mlp_numpy import MlpNumpyOptions, NumpyMLP, SoftmaxCrossEntropy, build_mlp_numpy
 
 ACTIVATION_NAMES = ["sigmoid", "relu", "elu", "tanh"]
 TORCH_ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "elu": nn.ELU, "tanh": nn.Tanh}
@@ -201,3 +201,14 @@ def test_state_dict_round_trip_gives_identical_predictions():
         fresh.load_state_dict({k: v for k, v in state.items() if k != "fc0.bias"})
     with pytest.raises(ValueError):
         fresh.load_state_dict({**state, "fc0.weight": np.zeros((3, 3))})
+
+
+def test_size_is_counted_from_the_options_without_building():
+    from worker.zoo.mlp_numpy import size_mlp_numpy
+
+    options = MlpNumpyOptions(hidden_sizes=[30, 20])
+    net = build_mlp_numpy(options, (3, 8, 8), 7)
+    assert size_mlp_numpy(options, (3, 8, 8), 7) == (net.num_parameters(), net.macs_per_sample())
+    # A network far too big to allocate is still sized at once.
+    huge = MlpNumpyOptions(hidden_sizes=[60000, 60000])
+    assert size_mlp_numpy(huge, (1, 28, 28), 10)[0] == 784 * 60000 + 60000 + 60000 * 60000 + 60000 + 60000 * 10 + 10

@@ -39,3 +39,14 @@ class TrainResult:
     stopped_early: bool = False
     final_metrics: dict[str, float] = field(default_factory=dict)
     best_epoch: int | None = None
+
+
+class CheckpointFailed(Exception):
+    """A checkpoint could not be written (disk full, folder not writable); the previous one is intact."""
+
+    def __init__(self, epoch: int, path, error: OSError):
+        super().__init__(
+            f"could not save the checkpoint of epoch {epoch} to {path}: {error.strerror or error}; "
+            "the previous checkpoint is kept"
+        )
+        self.epoch = epoch

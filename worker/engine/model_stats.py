@@ -13,9 +13,9 @@ def model_size(spec: TrainSpec) -> tuple[int, int]:
     """(parameters, multiply-accumulates for one sample) of the spec's model at its dataset's input size."""
     entry = MODELS[spec.model.name]
     shape = spec.input_shape
-    if entry.framework == "numpy":  # counted by the model itself: no torch on its path
-        model = entry.build(spec.model, shape, spec.num_classes)
-        return int(model.num_parameters()), int(model.macs_per_sample())
+    if entry.size is not None:  # counted from the options: no torch, no weights allocated
+        params, macs = entry.size(spec.model, shape, spec.num_classes)
+        return int(params), int(macs)
     # On the meta device nothing is allocated or computed: only shapes flow through.
     with torch.device("meta"):
         model = entry.build(spec.model, shape, spec.num_classes)

@@ -54,7 +54,7 @@ def train_numpy(spec: TrainSpec, callback, *, data_dir: Path, checkpoint_dir: Pa
         model.load_optimizer_state_dict({name: tensor.numpy() for name, tensor in saved["optimizer"].items()})
         rng.bit_generator.state = saved["numpy_rng"]
         progress = Progress.from_state(saved["progress"])
-    callback.on_start({**environment_info(torch.device("cpu")), "framework": "numpy", "numpy_version": np.__version__,
+    callback.on_start({**environment_info(torch.device("cpu")), "framework": "numpy",
                        "resumed_from_epoch": progress.epoch})
     replay(progress, callback)
 

@@ -9,6 +9,7 @@ from typing import Any
 from collections.abc import Callable
 
 from worker.engine import checkpoints
+from worker.engine.interface import CheckpointFailed
 from worker.engine.metrics import improved
 from worker.engine.spec import TrainSpec
 
@@ -83,8 +84,11 @@ def close_epoch(
     is_best = progress.record(spec, epoch, metrics)
     if checkpoint_dir is not None:
         state = {"spec": spec.model_dump(mode="json"), "progress": progress.state(), **training_state()}
-        checkpoints.save_atomic(state, checkpoint_dir / checkpoints.LAST)
-        if is_best:
-            checkpoints.save_atomic(state, checkpoint_dir / checkpoints.BEST)
+        for name in (checkpoints.LAST, checkpoints.BEST) if is_best else (checkpoints.LAST,):
+            try:
+                checkpoints.save_atomic(state, checkpoint_dir / name)
+            except OSError as exc:
+                callback.on_epoch(epoch, metrics)  # the epoch itself finished: keep its metrics
+                raise CheckpointFailed(epoch, checkpoint_dir / name, exc) from exc
     callback.on_epoch(epoch, metrics)
     return progress.stop_early(spec)

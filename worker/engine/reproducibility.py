@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import random
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -15,6 +18,17 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+@functools.cache
+def project_commit() -> str | None:
+    """The git commit of the trainboard checkout this code runs from, if it is one."""
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                                capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
 def environment_info(device: torch.device) -> dict[str, str | None]:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or "cpu")
     return {
@@ -24,6 +38,8 @@ def environment_info(device: torch.device) -> dict[str, str | None]:
         "cuda_version": torch.version.cuda,
         "cudnn_version": str(torch.backends.cudnn.version()) if torch.backends.cudnn.is_available() else None,
         "python_version": platform.python_version(),
+        "numpy_version": np.__version__,
+        "git_commit": project_commit(),
     }
 
 

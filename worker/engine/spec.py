@@ -10,6 +10,8 @@ whose other fields are that entry's options (a plain string is shorthand for all
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from typing import Annotated, Any, Literal, Union
 
@@ -42,6 +44,24 @@ class EarlyStopping(BaseModel):
     metric: str = Field(default="test_loss", description="A metric the run reports, e.g. test_loss or test_accuracy")
     patience: int = Field(default=10, ge=1, le=10_000)
     min_delta: float = Field(default=0.0, ge=0.0, le=1e6)
+
+
+@functools.lru_cache(maxsize=1024)
+def _model_misfit(model_json: str, input_shape: tuple[int, ...], num_classes: int) -> str | None:
+    """Why the model cannot be built for these inputs (too small for its poolings...), or None.
+    Built on the meta device: nothing is allocated."""
+    import torch
+
+    options = json.loads(model_json)
+    entry = MODELS[options["name"]]
+    if entry.framework != "torch":
+        return None  # the meta device cannot stand in for NumPy's arrays; a NumPy MLP fits any input
+    try:
+        with torch.device("meta"):
+            entry.build(entry.options.model_validate(options), input_shape, num_classes)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def _is_numpy(model) -> bool:
@@ -93,6 +113,11 @@ class TrainSpec(BaseModel):
                 raise ValueError(
                     f"model {model.name!r} is for {model_task} but dataset {value.name!r} is for {dataset_task}"
                 )
+            shape = DATASETS[value.name].shape_for(value)
+            problem = _model_misfit(model.model_dump_json(), tuple(shape), DATASETS[value.name].num_classes)
+            if problem:
+                raise ValueError(f"model {model.name!r} cannot take this dataset's {'x'.join(map(str, shape))} "
+                                 f"inputs: {problem}")
         return value
 
     @field_validator("optimizer")

@@ -301,7 +301,15 @@ class MlpNumpyOptions(ModelOptions):
     )
 
 
+def size_mlp_numpy(options: MlpNumpyOptions, input_shape: tuple[int, ...], num_classes: int) -> tuple[int, int]:
+    """(parameters, MACs per sample), counted from the layer sizes without allocating the weights."""
+    widths = [int(np.prod(input_shape)), *options.hidden_sizes, num_classes]
+    pairs = list(zip(widths[:-1], widths[1:], strict=True))
+    return sum(a * b + b for a, b in pairs), sum(a * b for a, b in pairs)
+
+
 @register_model(
+    size=size_mlp_numpy,
     options=MlpNumpyOptions,
     task="classification",
     description="3-layer MLP written from scratch in NumPy (hand-written forward, backward and SGD update)",

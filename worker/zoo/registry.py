@@ -30,19 +30,24 @@ class ModelEntry:
     task: Task
     framework: Literal["torch", "numpy"]
     description: str
+    # (options, input_shape, num_classes) -> (parameters, MACs per sample), for models that cannot
+    # be sized on torch's meta device (NumPy models would allocate their weights).
+    size: Callable[[Any, tuple[int, ...], int], tuple[int, int]] | None = None
 
 
 MODELS: dict[str, ModelEntry] = {}
 
 
-def register_model(*, options: type[ModelOptions], task: Task, description: str, framework: str = "torch"):
+def register_model(
+    *, options: type[ModelOptions], task: Task, description: str, framework: str = "torch", size=None
+):
     """Decorator for a builder `build(options, input_shape, num_classes)`."""
 
     def decorator(build):
         name = options.model_fields["name"].default
         if name in MODELS:
             raise ValueError(f"model {name!r} registered twice")
-        MODELS[name] = ModelEntry(name, options, build, task, framework, description)
+        MODELS[name] = ModelEntry(name, options, build, task, framework, description, size)
         return build
 
     return decorator

@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from backend.api.deps import ReadAuth, RunDep, SettingsDep, WriteAuth
+from backend.api.deps import ReadAuth, RunDep, RunId, SettingsDep, WriteAuth
 from backend.services import artifacts
 
 router = APIRouter(prefix="/runs/{run_id}/artifacts", tags=["artifacts"])
@@ -17,7 +17,9 @@ def _path(settings, run_id: int, name: str):
     try:
         return artifacts.resolve(settings.resolved_artifacts_dir, run_id, name)
     except artifacts.InvalidArtifactName as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from exc
+        raise HTTPException(
+            status_code=422, detail=[{"loc": ["path", "name"], "msg": str(exc), "type": "value_error"}]
+        ) from exc
 
 
 @router.get("", dependencies=[ReadAuth])
@@ -35,7 +37,7 @@ def read_artifact(run: RunDep, name: str, settings: SettingsDep) -> FileResponse
 
 
 @router.put("/{name:path}", dependencies=[WriteAuth], status_code=201)
-async def write_artifact(run_id: int, name: str, request: Request, run: RunDep, settings: SettingsDep) -> dict:
+async def write_artifact(run_id: RunId, name: str, request: Request, run: RunDep, settings: SettingsDep) -> dict:
     """Store the request body as artifact `name` (replacing any earlier one)."""
     path = _path(settings, run.id, name)
     content = bytearray()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from backend.api.deps import ReadAuth, SessionDep
+from backend.api.deps import ReadAuth, RunIdValue, SessionDep
 from backend.api.routes.runs import with_summaries
 from backend.crud import metrics as metrics_crud
 from backend.crud import runs as runs_crud
@@ -21,7 +21,7 @@ MAX_RUNS = 500
 @router.get("", dependencies=[ReadAuth])
 def compare(
     session: SessionDep,
-    run_id: Annotated[list[int] | None, Query(description="Runs to compare (repeat the parameter)")] = None,
+    run_id: Annotated[list[RunIdValue] | None, Query(description="Runs to compare (repeat the parameter)")] = None,
     group: Annotated[str | None, Query(max_length=200, description="Or every run of this group")] = None,
     metric: Annotated[list[str] | None, Query(description="Only these metrics (default: all)")] = None,
 ) -> Comparison:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from sse_starlette.sse import EventSourceResponse
 
-from backend.api.deps import HubDep, ReadAuth
+from backend.api.deps import HubDep, ReadAuth, RunId
 from backend.crud import metrics as metrics_crud
 from backend.crud import runs as runs_crud
 from backend.models import RunStatus
@@ -39,7 +39,7 @@ def _points_json(points) -> str:
 
 @router.get("", dependencies=[ReadAuth], response_class=EventSourceResponse)
 async def run_events(
-    run_id: int,
+    run_id: RunId,
     request: Request,
     hub: HubDep,
     last_event_id: Annotated[str | None, Header()] = None,

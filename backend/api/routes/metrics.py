@@ -17,11 +17,11 @@ router = APIRouter(prefix="/runs/{run_id}/metrics", tags=["metrics"])
 def add_metrics(run: RunDep, batch: MetricBatch, session: SessionDep, hub: HubDep) -> MetricBatchResult:
     """Store a batch of points. A point whose (name, step) is already stored is ignored, so a
     batch can be retried safely."""
-    inserted = metrics_crud.add_points(session=session, run_id=run.id, points=batch.points)
+    inserted = metrics_crud.add_points(session=session, run_id=run.id, points=batch["points"])
     session.commit()
     if inserted:
         hub.notify(run.id)
-    return MetricBatchResult(received=len(batch.points), inserted=inserted)
+    return MetricBatchResult(received=len(batch["points"]), inserted=inserted)
 
 
 @router.get("", dependencies=[ReadAuth])

@@ -8,7 +8,18 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from sqlalchemy.orm import Session
 
-from backend.api.deps import CeleryDep, HubDep, ReadAuth, RunDep, SessionDep, SettingsDep, WriteAuth
+from backend.api.deps import (
+    CeleryDep,
+    HubDep,
+    Offset,
+    ReadAuth,
+    RunDep,
+    RunId,
+    RunIdValue,
+    SessionDep,
+    SettingsDep,
+    WriteAuth,
+)
 from backend.crud import metrics as metrics_crud
 from backend.crud import runs as runs_crud
 from backend.crud.runs import SORTABLE, InvalidTransition
@@ -20,6 +31,7 @@ from backend.schemas.run import (
     RunHeartbeat,
     RunHeartbeatReply,
     RunPublic,
+    RunRelease,
     RunsPublic,
     RunStart,
 )
@@ -81,8 +93,9 @@ def list_runs(
     name: Annotated[str | None, Query(max_length=200, description="Name contains")] = None,
     model: Annotated[str | None, Query(max_length=100, description="Model name, e.g. resnet")] = None,
     dataset: Annotated[str | None, Query(max_length=100, description="Dataset name, e.g. cifar10")] = None,
+    study_id: Annotated[RunIdValue | None, Query(description="Runs of this study")] = None,
     sort: Annotated[str, Query(pattern=SORT_PATTERN, description="Column, '-' first for descending")] = "-created_at",
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> RunsPublic:
     runs, total = runs_crud.list_runs(
@@ -92,6 +105,7 @@ def list_runs(
         name_contains=name,
         model=model,
         dataset=dataset,
+        study_id=study_id,
         sort=sort,
         offset=offset,
         limit=limit,
@@ -131,7 +145,7 @@ def delete_run(run: RunDep, session: SessionDep, hub: HubDep, settings: Settings
 
 
 @router.post("/{run_id}/start", dependencies=[WriteAuth])
-def start_run(run_id: int, body: RunStart, session: SessionDep, hub: HubDep, settings: SettingsDep) -> RunPublic:
+def start_run(run_id: RunId, body: RunStart, session: SessionDep, hub: HubDep, settings: SettingsDep) -> RunPublic:
     """Claim a queued run for training (409 if it is cancelled, finished or held by a live worker)."""
     try:
         run = runs_crud.start_run(
@@ -150,13 +164,20 @@ def start_run(run_id: int, body: RunStart, session: SessionDep, hub: HubDep, set
 
 @router.post("/{run_id}/heartbeat", dependencies=[WriteAuth])
 def heartbeat(run: RunDep, body: RunHeartbeat, session: SessionDep, hub: HubDep) -> RunHeartbeatReply:
-    """Record that the run is alive; the reply says whether it should stop."""
+    """Record that the run is alive; the reply says whether it should stop. 409 when the
+    sender's attempt lost its lease (the run was handed to another worker)."""
+    try:
+        runs_crud.check_lease(run, body.attempt)
+    except InvalidTransition as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
     runs_crud.heartbeat(
         session=session,
         run=run,
         epochs_completed=body.epochs_completed,
         device_name=body.device_name,
         environment=body.environment,
+        attempt=body.attempt,
+        worker_host=body.worker_host,
     )
     _commit_and_notify(session, hub, run)
     stop = run.cancel_requested or run.status != RunStatus.running.value
@@ -166,9 +187,27 @@ def heartbeat(run: RunDep, body: RunHeartbeat, session: SessionDep, hub: HubDep)
 @router.post("/{run_id}/finish", dependencies=[WriteAuth])
 def finish_run(run: RunDep, body: RunFinish, session: SessionDep, hub: HubDep) -> RunPublic:
     try:
+        runs_crud.check_lease(run, body.attempt)
         runs_crud.finish_run(
             session=session, run=run, status=body.status, error=body.error, epochs_completed=body.epochs_completed
         )
     except InvalidTransition as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from exc
     return _commit_and_notify(session, hub, run)
+
+
+@router.post("/{run_id}/release", dependencies=[WriteAuth])
+def release_run(run: RunDep, body: RunRelease, session: SessionDep, hub: HubDep, celery: CeleryDep) -> RunPublic:
+    """Give a running run back to the queue (its worker is shutting down): it is queued again at
+    once and resumed by the next free worker from its last checkpoint."""
+    try:
+        runs_crud.check_lease(run, body.attempt)
+        runs_crud.release_run(session=session, run=run)
+    except InvalidTransition as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
+    public = _commit_and_notify(session, hub, run)
+    try:
+        enqueue_run(celery, run.id)
+    except BrokerUnavailable:
+        pass  # the run is queued in the database: the recovery sweep enqueues it when the broker is back
+    return public

@@ -1,0 +1,98 @@
+"""Statistics over any selection of runs (by id, or a whole group), grouped by their group, their
+study cell or a spec path; the same table as a study's (`GET /studies/{id}/stats`)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+
+from backend.api.deps import ReadAuth, RunIdValue, SessionDep
+from backend.crud import runs as runs_crud
+from backend.schemas.stats import CiMethod, Pairs, StatsOptions, StatsPublic, Summary, TestName
+from backend.services import studies
+from backend.services.studies import StatsRefused
+
+router = APIRouter(prefix="/stats", tags=["stats"])
+
+MAX_RUNS = 1000
+METRIC_NAME = r"^[A-Za-z0-9_.\-/]+$"
+GROUP_BY = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+
+
+def stats_options(
+    metric: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            pattern=METRIC_NAME,
+            description="Default: test_accuracy, test_dice, or the early-stopping metric of the runs",
+        ),
+    ] = None,
+    summary: Annotated[Summary, Query(description="Each run's best or final value, or its value at `epoch`")] = "best",
+    epoch: Annotated[int | None, Query(ge=0, le=2**31 - 1, description="With summary=at_epoch")] = None,
+    ci: Annotated[CiMethod, Query(description="t-interval, or percentile bootstrap (fixed seed)")] = "t",
+    confidence: Annotated[float, Query(ge=0.5, le=0.999)] = 0.95,
+    test: Annotated[TestName, Query(description="Two-sided; wilcoxon pairs runs by seed")] = "mannwhitney",
+    alpha: Annotated[float, Query(gt=0.0, le=0.5, description="Significance level, after Holm's correction")] = 0.05,
+    pairs: Annotated[Pairs, Query(description="Compare all pairs of groups, or the best with each other")] = "all",
+    include_running: Annotated[bool, Query(description="Count running runs with their values so far")] = False,
+    group_by: Annotated[
+        list[str] | None,
+        Query(max_length=8, description="cell, group, or spec paths such as model.norm (repeat the parameter)"),
+    ] = None,
+) -> StatsOptions:
+    if summary == "at_epoch" and epoch is None:
+        raise HTTPException(
+            status_code=422,
+            detail=[{"type": "missing", "loc": ["query", "epoch"], "msg": "summary=at_epoch needs epoch=K"}],
+        )
+    for path in group_by or []:
+        if len(path) > 200 or not re.match(GROUP_BY, path):
+            raise HTTPException(
+                status_code=422,
+                detail=[{"type": "value_error", "loc": ["query", "group_by"], "msg": f"not a spec path: {path!r}"}],
+            )
+    return StatsOptions(
+        metric=metric, summary=summary, epoch=epoch, ci=ci, confidence=confidence, test=test, alpha=alpha,
+        pairs=pairs, include_running=include_running, group_by=tuple(dict.fromkeys(group_by or ())),
+    )  # fmt: skip
+
+
+StatsOptionsDep = Annotated[StatsOptions, Depends(stats_options)]
+
+
+def refused(exc: StatsRefused) -> HTTPException:
+    return HTTPException(status_code=422, detail=[{"type": "value_error", "loc": exc.loc, "msg": str(exc)}])
+
+
+@router.get("", dependencies=[ReadAuth])
+def runs_stats(
+    session: SessionDep,
+    options: StatsOptionsDep,
+    run_id: Annotated[list[RunIdValue] | None, Query(description="Runs to compare (repeat the parameter)")] = None,
+    group: Annotated[str | None, Query(max_length=200, description="Or every run of this group")] = None,
+) -> StatsPublic:
+    """Describe, rank and compare groups of any runs. Groups are the runs' `group` by default;
+    group_by=cell or a spec path (model.norm, optimizer.name...) regroups them."""
+    if not run_id and group is None:
+        raise HTTPException(
+            status_code=422, detail=[{"loc": ["query", "run_id"], "msg": "give run_id or group", "type": "missing"}]
+        )
+    runs = []
+    if run_id:
+        if len(set(run_id)) > MAX_RUNS:
+            raise HTTPException(status_code=422, detail=f"at most {MAX_RUNS} runs")
+        found = {run.id: run for run in runs_crud.get_runs(session=session, run_ids=run_id)}
+        missing = [i for i in run_id if i not in found]
+        if missing:
+            raise HTTPException(status_code=404, detail=f"runs not found: {', '.join(map(str, missing))}")
+        runs = [found[i] for i in dict.fromkeys(run_id)]
+    if group is not None:
+        in_group, _ = runs_crud.list_runs(session=session, group=group, sort="id", limit=MAX_RUNS)
+        runs += [run for run in in_group if run not in runs]
+    try:
+        return studies.runs_stats(session=session, runs=runs, options=options)
+    except StatsRefused as exc:
+        raise refused(exc) from exc

@@ -1,0 +1,111 @@
+"""What the browser dashboard needs beyond the REST resources: plotly.js, served from the installed
+`plotly` package (no CDN, so the dashboard works offline), and the self-contained HTML report of a
+comparison, a file to download that opens anywhere without the server."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+from datetime import datetime, timezone
+from functools import lru_cache
+from importlib import resources
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from pydantic import Field
+
+from backend.api.deps import ReadAuth, SessionDep
+from backend.api.routes.compare import compare
+from backend.crud import runs as runs_crud
+from backend.schemas.stats import StatsOptions, StatsPublic
+from backend.services import studies
+from backend.services.reports import build_report
+
+# Mounted at the root, next to the static frontend.
+assets = APIRouter(tags=["ui"], include_in_schema=False)
+# Mounted under the API prefix.
+router = APIRouter(prefix="/compare", tags=["compare"])
+
+SPEC_PATH = r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$"
+RunId = Annotated[int, Field(ge=1, le=2**63 - 1)]  # what the database can hold
+
+
+@lru_cache(maxsize=1)
+def _plotly_bundle() -> tuple[bytes, bytes, str]:
+    """plotly.min.js as shipped with the Python package, gzipped once, and its ETag."""
+    raw = resources.files("plotly").joinpath("package_data", "plotly.min.js").read_bytes()
+    return raw, gzip.compress(raw, compresslevel=6, mtime=0), '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
+
+
+@assets.get("/vendor/plotly.min.js")
+def plotly_js(request: Request) -> Response:
+    raw, packed, etag = _plotly_bundle()
+    headers = {"ETag": etag, "Cache-Control": "public, max-age=86400", "Vary": "Accept-Encoding"}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        return Response(packed, media_type="text/javascript", headers={**headers, "Content-Encoding": "gzip"})
+    return Response(raw, media_type="text/javascript", headers=headers)
+
+
+def _file_stem(group: str | None, run_ids: list[int] | None) -> str:
+    what = group if group is not None else "runs-" + "-".join(map(str, (run_ids or [])[:6]))
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", what).strip("-.")[:80] or "comparison"
+    return f"trainboard-{stem}"
+
+
+@router.get("/report", dependencies=[ReadAuth], response_class=Response)
+def comparison_report(
+    session: SessionDep,
+    run_id: Annotated[list[RunId] | None, Query(description="Runs to compare (repeat the parameter)")] = None,
+    group: Annotated[str | None, Query(max_length=200, description="Or every run of this group")] = None,
+    metric: Annotated[str | None, Query(max_length=100, description="Metric of the main chart")] = None,
+    x: Annotated[Literal["epoch", "time"], Query(description="Epochs, or seconds since each run started")] = "epoch",
+    group_by: Annotated[
+        list[str] | None, Query(description="Spec fields (dotted paths) to group runs by", max_length=8)
+    ] = None,
+    band: Annotated[Literal["std", "ci", "none"], Query(description="Band around group means")] = "std",
+) -> Response:
+    """The comparison as one HTML file, with plotly.js, the charts' data, the summary table and
+    every run's spec inlined: it opens offline. Sent as a download."""
+    for path in group_by or []:
+        if not re.match(SPEC_PATH, path):
+            raise HTTPException(
+                status_code=422,
+                detail=[
+                    {"loc": ["query", "group_by"], "msg": f"not a spec field path: {path!r}", "type": "value_error"}
+                ],
+            )
+    comparison = compare(session=session, run_id=run_id, group=group, metric=None)
+    generated = datetime.now(timezone.utc)
+    stats = _group_stats(session, [run.id for run in comparison.runs], metric, group_by or [])
+    document = build_report(
+        comparison,
+        metric=metric,
+        x_axis=x,
+        group_by=group_by or [],
+        band=band,
+        group=group,
+        generated_at=generated,
+        stats=stats,
+    )
+    filename = f"{_file_stem(group, run_id)}-{generated:%Y%m%d-%H%M}.html"
+    return Response(
+        document,
+        media_type="text/html; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _group_stats(session, run_ids: list[int], metric: str | None, group_by: list[str]) -> StatsPublic | None:
+    """The statistics table of the grouped runs (as GET /stats), or None when the view does not
+    group them or the table cannot be made (a metric without a direction, such as lr)."""
+    if not group_by or not run_ids:
+        return None
+    found = {run.id: run for run in runs_crud.get_runs(session=session, run_ids=run_ids)}
+    options = StatsOptions(metric=metric, group_by=tuple(dict.fromkeys(group_by)))
+    try:
+        return studies.runs_stats(session=session, runs=[found[i] for i in run_ids if i in found], options=options)
+    except studies.StatsRefused:
+        return None

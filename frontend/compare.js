@@ -1,0 +1,486 @@
+// Compare page: the selected runs or a whole group, fetched in one request (GET /compare), then
+// shown against epoch or relative time, per run or grouped by spec fields with the mean and a band
+// across seeds; a summary table, the architecture charts, the specs; CSV, PNG/SVG and an HTML report.
+// The view lives in the URL: ?group=..|run_id=..&metric=..&x=epoch|time&group_by=..&band=std|ci|none.
+
+import { ApiError, download, errorText, getJSON, query, saveBlob } from "./api.js";
+import { $, clear, el, fmtMetric, fmtNumber, plotlyText, statusBadge, toast } from "./dom.js";
+import { band, color, draw, exportButtons, layout, line } from "./charts.js";
+import { specFields, specValue, valueLabel } from "./specs.js";
+import {
+  allMetrics, direction, groupCurve, groupRuns, metricLabel, resultMetrics, runCurve, runLabels, summarize,
+} from "./stats.js";
+
+const REFRESH_MS = 4000;
+const X_AXES = ["epoch", "time"];
+const BANDS = ["std", "ci", "none"];
+const BAND_TEXT = { std: "mean ± std", ci: "mean ± 95% CI", none: "mean" };
+
+let view = readView();
+let data = null; // {runs, series}
+let plotted = []; // the curves of the main chart, for the CSV
+let statsAvailable = null;
+let timer = null;
+
+function readView() {
+  const params = new URLSearchParams(location.search);
+  return {
+    runIds: params.getAll("run_id").map(Number).filter((n) => Number.isInteger(n) && n > 0),
+    group: params.get("group"),
+    metric: params.get("metric") || "",
+    x: X_AXES.includes(params.get("x")) ? params.get("x") : "epoch",
+    groupBy: params.getAll("group_by").filter(Boolean),
+    band: BANDS.includes(params.get("band")) ? params.get("band") : "std",
+  };
+}
+
+function viewQuery({ forReport = false } = {}) {
+  return query({
+    run_id: view.runIds,
+    group: view.group,
+    metric: view.metric || (forReport ? currentMetric() : ""),
+    x: view.x === "epoch" ? "" : view.x,
+    group_by: view.groupBy,
+    band: view.band === "std" ? "" : view.band,
+  });
+}
+
+function writeView() {
+  history.replaceState(null, "", location.pathname + viewQuery());
+}
+
+function currentMetric() {
+  const metrics = allMetrics(data?.series);
+  return metrics.includes(view.metric) ? view.metric : resultMetrics(data?.series)[0] || metrics[0] || "";
+}
+
+// --- loading ------------------------------------------------------------------------------------------
+
+async function load() {
+  clearTimeout(timer);
+  try {
+    data = await getJSON(`/compare${query({ run_id: view.runIds, group: view.group })}`);
+  } catch (error) {
+    showProblem(error instanceof ApiError && error.status === 404 ? errorText(error) : `Could not load the comparison: ${errorText(error)}`);
+    return;
+  }
+  render();
+  if (data.runs.some((run) => run.status === "queued" || run.status === "running")) {
+    timer = setTimeout(load, REFRESH_MS); // one request per refresh, whatever the number of runs
+  }
+}
+
+function showProblem(message) {
+  $("#comparison").hidden = true;
+  $("#compare-actions").hidden = true;
+  clear($("#compare-subtitle"), message);
+}
+
+// --- controls -------------------------------------------------------------------------------------------
+
+function renderControls() {
+  const metricSelect = $("#metric");
+  const metrics = allMetrics(data.series);
+  clear(metricSelect, metrics.map((m) => el("option", { value: m }, metricLabel(m))));
+  metricSelect.value = currentMetric();
+  $("#x-axis").value = view.x;
+  $("#band").value = view.band;
+  $("#band").disabled = !view.groupBy.length;
+
+  const { differing, same } = specFields(data.runs);
+  const shown = [...differing, ...view.groupBy.filter((p) => !differing.includes(p))];
+  clear($("#group-by"), shown.length ? shown.map((path) => el("label", { class: "chip", title: `Group the runs by ${path}` },
+    el("input", { type: "checkbox", value: path, checked: view.groupBy.includes(path), onchange: (event) => {
+      view.groupBy = event.target.checked ? [...view.groupBy, path] : view.groupBy.filter((p) => p !== path);
+      changed();
+    } }), path)) : el("span", { class: "muted" }, "the runs have the same spec"));
+  const more = $("#group-by-more");
+  clear(more, el("option", { value: "" }, "add a field…"),
+    same.filter((p) => !view.groupBy.includes(p)).map((p) => el("option", { value: p }, p)));
+}
+
+function changed() {
+  writeView();
+  render();
+}
+
+function bindControls() {
+  $("#metric").addEventListener("change", (event) => {
+    view.metric = event.target.value;
+    changed();
+  });
+  $("#x-axis").addEventListener("change", (event) => {
+    view.x = event.target.value;
+    changed();
+  });
+  $("#band").addEventListener("change", (event) => {
+    view.band = event.target.value;
+    changed();
+  });
+  $("#group-by-more").addEventListener("change", (event) => {
+    if (event.target.value) view.groupBy = [...view.groupBy, event.target.value];
+    changed();
+  });
+  $("#controls").addEventListener("submit", (event) => event.preventDefault());
+  $("#copy-link").addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(location.href);
+      toast("Link copied: it opens this same view.", "ok");
+    } catch {
+      toast("The browser refused the clipboard; copy the address bar.");
+    }
+  });
+  $("#export-csv").addEventListener("click", exportCSV);
+  $("#export-report").addEventListener("click", async () => {
+    const button = $("#export-report");
+    button.disabled = true;
+    button.textContent = "Building…";
+    try {
+      await download(`/compare/report${viewQuery({ forReport: true })}`, `${fileStem()}.html`);
+    } catch (error) {
+      toast(`Could not build the report: ${errorText(error)}`);
+    } finally {
+      button.disabled = false;
+      button.textContent = "HTML report";
+    }
+  });
+  $("#main-tools").append(exportButtons($("#chart-main"), "comparison"));
+  $("#arch-tools").append(exportButtons($("#chart-arch"), "architecture"));
+  $("#time-tools").append(exportButtons($("#chart-time"), "time-per-epoch"));
+}
+
+function fileStem() {
+  const what = view.group ?? `runs-${view.runIds.slice(0, 6).join("-")}`;
+  return `trainboard-${what.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^[-.]+|[-.]+$/g, "").slice(0, 80) || "comparison"}`;
+}
+
+// --- rendering -------------------------------------------------------------------------------------------
+
+function render() {
+  $("#picker").hidden = true;
+  $("#comparison").hidden = false;
+  $("#compare-actions").hidden = false;
+  const runs = data.runs;
+  const counts = {};
+  for (const run of runs) counts[run.status] = (counts[run.status] || 0) + 1;
+  const what = view.group !== null ? `Group “${view.group}”` : `${runs.length} selected run${runs.length === 1 ? "" : "s"}`;
+  $("#compare-title").textContent = view.group !== null ? `Compare: ${view.group}` : "Compare runs";
+  document.title = `${view.group ?? "Compare runs"} · trainboard`;
+  clear($("#compare-subtitle"), `${what} · ${runs.length} runs · `,
+    Object.entries(counts).map(([status, n], i) => [i ? ", " : "", `${n} ${status}`]));
+  if (!runs.length) {
+    showProblem(view.group !== null ? `No runs in group “${view.group}”.` : "No runs.");
+    return;
+  }
+  renderControls();
+  const metric = currentMetric();
+  const metrics = resultMetrics(data.series, metric);
+  if (metric && !metrics.includes(metric)) metrics.unshift(metric);
+  const groups = groupRuns(runs, view.groupBy);
+  const rows = summarize(groups, data.series, metrics);
+  renderMain(groups, metric);
+  renderSummary(rows, metrics);
+  renderArchitecture(rows, metric);
+  renderEpochTime(rows);
+  renderRuns();
+  loadStats(metric);
+}
+
+function renderMain(groups, metric) {
+  const labels = runLabels(data.runs);
+  const grouped = view.groupBy.length > 0;
+  plotted = [];
+  const traces = [];
+  groups.forEach((group, index) => {
+    const members = group.runs
+      .map((run) => runCurve(run, data.series[run.id], metric, view.x, labels.get(run.id)))
+      .filter(Boolean);
+    if (!members.length) return;
+    const hex = color(index);
+    if (!grouped) {
+      const curve = members[0];
+      plotted.push(curve);
+      traces.push(line(curve.x, curve.y, curve.label, hex, {
+        customdata: curve.steps,
+        hovertemplate: `%{fullData.name}<br>epoch %{customdata}: %{y:.4g}${view.x === "time" ? "<br>%{x:.1f} s" : ""}<extra></extra>`,
+      }));
+      return;
+    }
+    const curve = clipBand(groupCurve(group.label, members, view.band), metric);
+    plotted.push(curve);
+    const legendgroup = `g${index}`;
+    if (curve.lower.some((v) => v !== null)) traces.push(band(curve.x, curve.lower, curve.upper, hex, legendgroup));
+    const n = members.length;
+    traces.push(line(curve.x, curve.y, `${curve.label} (n=${n})`, hex, {
+      legendgroup,
+      customdata: curve.steps.map((step, i) => [step, curve.n[i], curve.lower[i] === null ? "" : `${fmtNumber(curve.lower[i])} – ${fmtNumber(curve.upper[i])}`]),
+      hovertemplate: `%{fullData.name}<br>epoch %{customdata[0]}: %{y:.4g} (n=%{customdata[1]})<br>${BAND_TEXT[view.band]}: %{customdata[2]}<extra></extra>`,
+    }));
+  });
+  const xTitle = view.x === "epoch" ? "epoch" : "time since start (s)";
+  const base = layout({ xTitle, yTitle: metricLabel(metric), height: 460 });
+  const lastEpoch = Math.max(0, ...plotted.flatMap((c) => c.steps));
+  draw($("#chart-main"), traces, {
+    ...base,
+    xaxis: { ...base.xaxis, ...(view.x === "epoch" && lastEpoch <= 20 ? { dtick: 1 } : {}) },
+    yaxis: { ...base.yaxis, ...(metric.includes("accuracy") ? { tickformat: ".0%" } : {}), ...(metric === "lr" ? { type: "log" } : {}) },
+    margin: { l: 64, r: 16, t: 16, b: 48 },
+    annotations: traces.length ? [] : [{ text: `no run reported ${metricLabel(metric)} yet`, showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5, font: { color: "#94a3b8" } }],
+  });
+  $("#chart-main").dataset.traces = String(traces.length);
+  $("#main-title").textContent = `${metricLabel(metric)} vs ${view.x === "epoch" ? "epoch" : "relative time"}`
+    + (grouped ? ` · ${BAND_TEXT[view.band]} by ${view.groupBy.join(", ")}` : "");
+  $("#main-note").textContent = grouped
+    ? `Each line is the mean over the runs of a group at each epoch; the shaded band is ${view.band === "ci" ? "the 95% confidence interval of the mean (Student t)" : view.band === "std" ? "± one standard deviation" : "off"}.`
+    : "Each line is one run. Group by a spec field to see means and bands across seeds.";
+}
+
+// Accuracies, Dice and IoU lie in [0, 1], losses and times above 0: a band drawn beyond is noise
+// of a small n (the CSV keeps the same clipped band as the chart).
+function clipBand(curve, metric) {
+  const bounded = /accuracy|dice|iou/.test(metric);
+  const positive = /loss|seconds|lr|memory/.test(metric);
+  if (!bounded && !positive) return curve;
+  const clip = (v) => (v === null ? null : Math.max(0, bounded ? Math.min(1, v) : v));
+  return { ...curve, lower: curve.lower.map(clip), upper: curve.upper.map(clip) };
+}
+
+// "94.75% ± 3.89%", "0.4672 ± 0.088": the spread with two significant digits unless it is a percentage.
+function pm(stat, format, metric = "") {
+  if (stat.mean === null) return "–";
+  const spread = metric.includes("accuracy") ? format : (v) => fmtNumber(v, 2);
+  return [format(stat.mean), stat.std !== null ? el("span", { class: "pm" }, ` ± ${spread(stat.std)}`) : null];
+}
+
+function renderSummary(rows, metrics) {
+  const grouped = view.groupBy.length > 0;
+  const main = metrics[0];
+  const sign = main && (main.includes("loss") || main.endsWith("_seconds")) ? -1 : 1;
+  let bestIndex = -1;
+  rows.forEach((row, i) => {
+    const value = row.metrics[main]?.best.mean;
+    if (value !== null && value !== undefined && (bestIndex < 0 || sign * value > sign * rows[bestIndex].metrics[main].best.mean)) bestIndex = i;
+  });
+  const head = el("thead", {},
+    el("tr", {}, el("th", { rowspan: 2 }, grouped ? "group" : "run"), el("th", { rowspan: 2, class: "num" }, "n"),
+      metrics.map((m) => el("th", { colspan: 2, class: "num" }, metricLabel(m))),
+      el("th", { rowspan: 2, class: "num", title: `Epoch of the best ${metricLabel(main || "")}` }, "best epoch"),
+      el("th", { rowspan: 2, class: "num" }, "s / epoch")),
+    el("tr", {}, metrics.map(() => [el("th", { class: "num" }, "best"), el("th", { class: "num" }, "final")])));
+  const body = el("tbody", {}, rows.map((row, i) => el("tr", { class: i === bestIndex && rows.length > 1 ? "best-row" : "" },
+    el("td", { class: "label" }, grouped ? row.label : el("a", { href: `/run.html?id=${row.runs[0].id}` }, row.label),
+      i === bestIndex && rows.length > 1 ? el("span", { class: "winner", title: `best ${metricLabel(main)}` }, " ★") : null),
+    el("td", { class: "num" }, row.n),
+    metrics.map((m) => [el("td", { class: "num" }, pm(row.metrics[m].best, (v) => fmtMetric(m, v), m)),
+      el("td", { class: "num" }, pm(row.metrics[m].final, (v) => fmtMetric(m, v), m))]),
+    el("td", { class: "num" }, pm(row.bestStep, (v) => fmtNumber(v, 3))),
+    el("td", { class: "num" }, pm(row.secondsPerEpoch, (v) => fmtNumber(v, 3))))));
+  clear($("#summary"), head, body);
+  $("#summary-note").textContent = grouped ? "mean ± std over the runs of each group" : "one row per run";
+}
+
+// Runs or groups of one architecture share a point, labelled with all of them.
+function architecturePoints(rows, metric) {
+  const points = new Map();
+  for (const row of rows.filter((r) => r.paramCount && r.macs)) {
+    const key = `${row.paramCount}|${row.macs}`;
+    if (!points.has(key)) points.set(key, { paramCount: row.paramCount, macs: row.macs, labels: [], values: [] });
+    const point = points.get(key);
+    point.labels.push(row.label);
+    point.values.push(row.metrics[metric]?.best.mean ?? null);
+  }
+  const sign = direction(metric) === "min" ? -1 : 1;
+  return [...points.values()].map((point) => {
+    const known = point.values.filter((v) => v !== null);
+    return { ...point, label: point.labels.join(" · "), best: known.length ? sign * Math.max(...known.map((v) => sign * v)) : null };
+  });
+}
+
+function renderArchitecture(rows, metric) {
+  const shown = architecturePoints(rows, metric);
+  const best = shown.map((point) => point.best);
+  const colored = new Set(best.filter((v) => v !== null)).size > 1; // a scale needs two values
+  const trace = {
+    type: "scatter",
+    mode: "markers+text",
+    x: shown.map((row) => row.paramCount),
+    y: shown.map((row) => row.macs),
+    text: shown.map((row) => plotlyText(row.label)),
+    textposition: "top center",
+    textfont: { size: 11 },
+    customdata: shown.map((point) => point.labels.map((label, i) => `${plotlyText(label)}: ${fmtMetric(metric, point.values[i])}`).join("<br>")),
+    hovertemplate: `%{x:.3s} parameters · %{y:.3s} MACs<br>best ${metricLabel(metric)}<br>%{customdata}<extra></extra>`,
+    marker: {
+      size: 16,
+      line: { width: 1, color: "#334155" },
+      ...(colored ? { color: best, colorscale: "Viridis", showscale: true, colorbar: { title: { text: `best ${metricLabel(metric)}`, side: "right" }, thickness: 12 } } : { color: color(0) }),
+    },
+  };
+  const base = layout({ xTitle: "parameters", yTitle: "MACs per sample", height: 360 });
+  draw($("#chart-arch"), shown.length ? [trace] : [], {
+    ...base,
+    xaxis: { ...base.xaxis, type: "log" },
+    yaxis: { ...base.yaxis, type: "log" },
+    showlegend: false,
+    margin: { l: 64, r: 16, t: 24, b: 48 },
+  });
+}
+
+function renderEpochTime(rows) {
+  const shown = rows.filter((row) => row.secondsPerEpoch.mean !== null);
+  const base = layout({ xTitle: "seconds per epoch", height: Math.max(260, 70 + 30 * shown.length) });
+  draw($("#chart-time"), shown.length ? [{
+    type: "bar",
+    orientation: "h",
+    x: shown.map((row) => row.secondsPerEpoch.mean),
+    y: shown.map((row) => plotlyText(row.label)),
+    error_x: { type: "data", array: shown.map((row) => row.secondsPerEpoch.std ?? 0), visible: true, color: "#475569" },
+    marker: { color: shown.map((_, i) => color(i)) },
+    hovertemplate: "%{y}: %{x:.3g} s per epoch<extra></extra>",
+  }] : [], {
+    ...base,
+    yaxis: { ...base.yaxis, autorange: "reversed", automargin: true },
+    showlegend: false,
+    margin: { l: 16, r: 16, t: 16, b: 48 },
+  });
+}
+
+function renderRuns() {
+  const { differing } = specFields(data.runs);
+  const columns = differing.slice(0, 8);
+  const labels = runLabels(data.runs);
+  const head = el("thead", {}, el("tr", {}, el("th", { class: "num" }, "ID"), el("th", {}, "name"), el("th", {}, "status"),
+    el("th", {}, "group"), columns.map((path) => el("th", {}, path)), el("th", {}, "spec")));
+  const body = el("tbody", {}, data.runs.map((run) => el("tr", {},
+    el("td", { class: "num" }, run.id),
+    el("td", { class: "name" }, el("a", { href: `/run.html?id=${run.id}` }, labels.get(run.id))),
+    el("td", {}, statusBadge(run.status)),
+    el("td", {}, run.group ?? "–"),
+    columns.map((path) => el("td", {}, valueLabel(specValue(run.spec, path)))),
+    el("td", {}, el("details", {}, el("summary", {}, "show"), el("pre", { class: "spec" }, JSON.stringify(run.spec, null, 2)))))));
+  clear($("#compare-runs"), head, body);
+  $("#runs-note").textContent = differing.length ? `columns: the fields in which the runs differ` : "the runs share one spec";
+}
+
+// --- statistics (GET /api/v1/stats) ---------------------------------------------------------------------
+// The server's tests over the same groups: per group n/mean/median/std/CI, every pair compared
+// (p-value, Holm-adjusted p, effect sizes), the winner and warnings. Shown when the view groups runs.
+async function loadStats(metric) {
+  const card = $("#stats-card");
+  if (!view.groupBy.length || !metric || statsAvailable === false) {
+    card.hidden = true;
+    return;
+  }
+  const selection = view.group !== null && !view.runIds.length ? { group: view.group } : { run_id: data.runs.map((r) => r.id) };
+  try {
+    const stats = await getJSON(`/stats${query({ ...selection, group_by: view.groupBy, metric })}`);
+    statsAvailable = true;
+    renderStats(stats);
+    card.hidden = false;
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404 && error.detail === "Not Found") {
+      statsAvailable = false; // a server without the statistics routes
+      card.hidden = true;
+      return;
+    }
+    card.hidden = false;
+    $("#stats-note").textContent = "";
+    clear($("#stats"), el("p", { class: "muted" }, `No statistics for this view: ${errorText(error)}`));
+  }
+}
+
+const fmtP = (p) => (p === null || p === undefined ? "–" : p < 0.001 ? p.toExponential(1) : p.toFixed(3));
+const fmtEffect = (v) => (v === null || v === undefined ? "–" : v.toFixed(2));
+
+function renderStats(stats) {
+  const metric = stats.metric;
+  const value = (v) => fmtMetric(metric, v);
+  const best = stats.ranking[0];
+  const againstBest = stats.comparisons.filter((c) => c.a === best || c.b === best);
+  const wins = againstBest.length > 0 && againstBest.every((c) => c.winner === best);
+  const verdict = !best
+    ? el("p", { class: "muted" }, "No group has completed runs yet.")
+    : wins
+      ? el("p", { id: "stats-verdict" }, el("span", { class: "winner" }, "Winner: "), best,
+        ` — significantly better than every other group by ${stats.summary} ${metricLabel(metric)} (${stats.test}, Holm-adjusted p < ${stats.alpha}).`)
+      : el("p", { id: "stats-verdict" }, "No significant winner: ", best, ` ranks first by mean ${stats.summary} ${metricLabel(metric)}, `,
+        `but is not significantly better than every other group (${stats.test}, Holm-adjusted, α = ${stats.alpha}).`);
+  const confidence = `${Math.round(stats.confidence * 100)}% CI`;
+  const groups = el("table", { class: "data compact", id: "stats-groups" },
+    el("thead", {}, el("tr", {}, ["rank", "group", "n", "mean", "median", "std", confidence, "min", "max", "not counted"]
+      .map((h, i) => el("th", { class: i === 1 ? "" : "num" }, h)))),
+    el("tbody", {}, stats.groups.map((g) => el("tr", {},
+      el("td", { class: "num" }, g.rank ?? "–"),
+      el("td", { class: "label" }, g.label),
+      el("td", { class: "num" }, g.n),
+      el("td", { class: "num" }, value(g.mean)),
+      el("td", { class: "num" }, value(g.median)),
+      el("td", { class: "num" }, value(g.std)),
+      el("td", { class: "num" }, g.ci_low === null ? "–" : `${value(g.ci_low)} – ${value(g.ci_high)}`),
+      el("td", { class: "num" }, value(g.min)),
+      el("td", { class: "num" }, value(g.max)),
+      el("td", { class: "num", title: g.excluded_runs.map((r) => `#${r.id}: ${r.reason}`).join("\n") || null }, g.incomplete_runs || "")))));
+  const pairs = el("table", { class: "data compact", id: "stats-pairs" },
+    el("thead", {}, el("tr", {}, ["comparison", "test", "p", "p (Holm)", "Cliff's δ", "Cohen's d", "mean difference", "result"]
+      .map((h, i) => el("th", { class: i <= 1 || i === 7 ? "" : "num" }, h)))),
+    el("tbody", {}, stats.comparisons.length ? stats.comparisons.map((c) => el("tr", {},
+      el("td", { class: "label" }, c.a, el("span", { class: "muted" }, " vs "), c.b),
+      el("td", { title: c.method }, c.test),
+      el("td", { class: "num" }, fmtP(c.p_value)),
+      el("td", { class: "num" }, fmtP(c.p_holm)),
+      el("td", { class: "num" }, fmtEffect(c.cliffs_delta)),
+      el("td", { class: "num" }, fmtEffect(c.cohens_d)),
+      el("td", { class: "num" }, value(c.mean_difference)),
+      el("td", {}, c.winner ? el("span", { class: "winner" }, `${c.winner} better`) : el("span", { class: "muted" }, c.note || "not significant"))))
+      : el("tr", {}, el("td", { colspan: 8, class: "muted" }, "Nothing to compare: fewer than two groups with values."))));
+  const warnings = stats.warnings.length ? el("ul", { class: "warning-list", id: "stats-warnings" }, stats.warnings.map((w) => el("li", {}, w))) : null;
+  $("#stats-note").textContent = `${stats.summary} ${metricLabel(metric)} per run · ${stats.test} · Holm-adjusted · α = ${stats.alpha}`;
+  clear($("#stats"), verdict, groups, el("h3", { class: "spaced-top" }, "Pairwise comparisons"), pairs, warnings);
+}
+
+// --- CSV ---------------------------------------------------------------------------------------------------
+
+function csvCell(value) {
+  if (value === null || value === undefined) return "";
+  let text = String(value);
+  if (/^[=+\-@\t\r]/.test(text) && typeof value === "string") text = `'${text}`; // no formulas in spreadsheets
+  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+function exportCSV() {
+  const metric = currentMetric();
+  const header = ["series", "run_ids", "metric", "epoch", view.x === "epoch" ? "epoch_x" : "seconds_since_start", "value",
+    "band_lower", "band_upper", "n"];
+  const lines = [header.join(",")];
+  for (const curve of plotted) {
+    curve.steps.forEach((step, i) => {
+      lines.push([curve.label, curve.runIds.join(" "), metric, step, curve.x[i], curve.y[i], curve.lower[i] ?? "",
+        curve.upper[i] ?? "", curve.n[i]].map(csvCell).join(","));
+    });
+  }
+  saveBlob(new Blob([`${lines.join("\n")}\n`], { type: "text/csv" }), `${fileStem()}-${metric}.csv`);
+}
+
+// --- start ---------------------------------------------------------------------------------------------------
+
+async function showPicker() {
+  $("#picker").hidden = false;
+  $("#compare-subtitle").textContent = "Nothing chosen yet.";
+  $("#group-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const group = event.target.elements.group.value.trim();
+    if (group) location.href = `/compare.html${query({ group })}`;
+  });
+  try {
+    const page = await getJSON("/runs?limit=500&sort=-created_at");
+    const groups = [...new Set(page.data.map((run) => run.group).filter(Boolean))].slice(0, 30);
+    clear($("#known-groups"), groups.map((g) => el("option", { value: g })));
+    clear($("#group-links"), groups.map((g) => el("a", { class: "chip", href: `/compare.html${query({ group: g })}` }, g)));
+  } catch {
+    // the form still works
+  }
+}
+
+bindControls();
+if (!view.runIds.length && view.group === null) showPicker();
+else load();

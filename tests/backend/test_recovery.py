@@ -1,0 +1,132 @@
+"""The recovery sweep and worker leases: lost runs go back to the queue (or fail past their
+attempts), runs the broker lost are enqueued again, and a worker that lost its lease is refused."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from backend.core.config import Settings
+from backend.models import Run
+from backend.models.base import utcnow
+from backend.services import broker_queue
+from backend.services.recovery import sweep
+from tests.utils.factories import API, create_run, queued_messages, start_run
+from worker.celery_app import create_celery
+
+
+def age_heartbeat(client, run_id: int, seconds: float) -> None:
+    with client.app.state.session_factory() as session:
+        session.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=utcnow() - timedelta(seconds=seconds)))
+        session.commit()
+
+
+def run_sweep(client):
+    state = client.app.state
+    return sweep(state.session_factory, state.celery, state.settings)
+
+
+def get(client, run_id):
+    return client.get(f"{API}/runs/{run_id}").json()
+
+
+def test_a_run_whose_worker_died_is_queued_again_and_resumed_by_the_next(client, migrated):
+    run = create_run(client)
+    start_run(client, run["id"])
+    assert run_sweep(client).requeued == []  # its heartbeat is fresh
+    before = queued_messages(migrated)
+
+    age_heartbeat(client, run["id"], 3 * migrated.heartbeat_seconds + 1)
+    report = run_sweep(client)
+    assert report.requeued == [run["id"]] and report.reenqueued == [run["id"]]
+    assert get(client, run["id"])["status"] == "queued"
+    assert queued_messages(migrated) == before + 1
+    assert start_run(client, run["id"], worker_host="w2")["attempt"] == 2
+
+
+def test_past_its_attempts_a_lost_run_fails_with_the_reason(client, migrated):
+    run = create_run(client)
+    for attempt in range(1, migrated.max_attempts + 1):
+        assert start_run(client, run["id"], worker_host=f"w{attempt}")["attempt"] == attempt
+        age_heartbeat(client, run["id"], 60)
+        run_sweep(client)
+    failed = get(client, run["id"])
+    assert failed["status"] == "failed"
+    assert "worker lost" in failed["error"] and f"all {migrated.max_attempts} attempts" in failed["error"]
+
+
+def test_a_lost_run_with_a_cancel_request_ends_cancelled(client):
+    run = create_run(client)
+    start_run(client, run["id"])
+    client.post(f"{API}/runs/{run['id']}/cancel")
+    age_heartbeat(client, run["id"], 60)
+    assert run_sweep(client).cancelled == [run["id"]]
+    assert get(client, run["id"])["status"] == "cancelled"
+
+
+def test_queued_runs_the_broker_lost_are_enqueued_again(client, migrated):
+    run = create_run(client)
+    assert broker_queue.queued_run_ids(migrated.resolved_broker_url) == {run["id"]}
+    with client.app.state.celery.connection_for_write() as connection:
+        connection.default_channel.queue_purge("trainboard")  # the broker loses its messages
+    assert broker_queue.queued_run_ids(migrated.resolved_broker_url) == set()
+    assert run_sweep(client).reenqueued == []  # within the grace period after submission
+    with client.app.state.session_factory() as session:
+        session.execute(update(Run).values(updated_at=utcnow() - timedelta(minutes=1)))
+        session.commit()
+    assert run_sweep(client).reenqueued == [run["id"]]
+    assert broker_queue.queued_run_ids(migrated.resolved_broker_url) == {run["id"]}
+    assert run_sweep(client).reenqueued == []  # held now: not sent twice
+
+
+def test_a_worker_that_lost_its_lease_is_refused(client):
+    run = create_run(client)
+    first = start_run(client, run["id"], worker_host="w1")
+    age_heartbeat(client, run["id"], 60)
+    run_sweep(client)
+    second = start_run(client, run["id"], worker_host="w2")
+    assert (first["attempt"], second["attempt"]) == (1, 2)
+
+    stale = client.post(f"{API}/runs/{run['id']}/heartbeat", json={"attempt": 1})
+    assert stale.status_code == 409 and "lost its lease" in stale.json()["detail"]
+    assert client.post(f"{API}/runs/{run['id']}/finish", json={"attempt": 1, "status": "failed"}).status_code == 409
+    assert client.post(f"{API}/runs/{run['id']}/heartbeat", json={"attempt": 2}).status_code == 200
+    assert get(client, run["id"])["status"] == "running" and get(client, run["id"])["worker_host"] == "w2"
+
+
+def test_release_hands_a_running_run_back_to_the_queue(client, migrated):
+    run = create_run(client)
+    start_run(client, run["id"])
+    before = queued_messages(migrated)
+    released = client.post(f"{API}/runs/{run['id']}/release", json={"attempt": 1, "reason": "shutdown"})
+    assert released.status_code == 200 and released.json()["status"] == "queued"
+    assert queued_messages(migrated) == before + 1
+    assert client.post(f"{API}/runs/{run['id']}/release", json={}).status_code == 409  # not running now
+
+
+@pytest.mark.redis
+def test_redis_queue_and_unacknowledged_messages_are_seen(redis_url, tmp_path):
+    settings = Settings(data_dir=tmp_path, broker_url=redis_url)
+    celery = create_celery(settings)
+    for run_id in (3, 4):
+        celery.send_task("trainboard.train_run", args=[run_id])
+    assert broker_queue.queued_run_ids(redis_url) == {3, 4}
+    with celery.connection_for_read() as connection:
+        message = connection.SimpleQueue("trainboard", no_ack=False).get(timeout=5)  # delivered, not acked
+        assert broker_queue.queued_run_ids(redis_url) == {3, 4}
+        message.ack()
+    assert len(broker_queue.queued_run_ids(redis_url)) == 1
+
+
+def test_a_worker_given_up_for_lost_but_alive_carries_on(client):
+    run = create_run(client)
+    start_run(client, run["id"], worker_host="w1")
+    age_heartbeat(client, run["id"], 60)  # e.g. the API was down and its heartbeats could not arrive
+    assert run_sweep(client).requeued == [run["id"]]
+    reply = client.post(f"{API}/runs/{run['id']}/heartbeat", json={"attempt": 1, "worker_host": "w1"}).json()
+    assert reply == {"status": "running", "cancel_requested": False}
+    assert get(client, run["id"])["worker_host"] == "w1"
+    # The copy of its message the sweep queued finds it held by a live worker.
+    assert client.post(f"{API}/runs/{run['id']}/start", json={"worker_host": "w2"}).status_code == 409
