@@ -32,6 +32,8 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.ingestion
 	$(BIN)/python -m bench.live_latency
 	$(BIN)/python -m bench.launch_latency
+	$(BIN)/python -m bench.engine_speed
+	$(BIN)/python -m bench.soak
 
 clean:
 	rm -rf $(VENV) trainboard-data test-output
