@@ -11,15 +11,20 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 
+from backend.api.deps import ReadAuth
 from backend.api.routes import artifacts, catalog, compare, events, health, metrics, runs, stats, studies, ui
 from backend.core.config import Settings, get_settings
 from backend.core.db import get_engine, session_factory
+from backend.core.limits import BodySizeLimit
 from backend.core.migrate import check_migrated
 from backend.core.security import check_exposure
+from backend.services import artifacts as artifact_files
 from backend.services.events import RunEventHub
 from backend.services.recovery import run_periodically
 from worker.celery_app import create_celery
@@ -84,9 +89,9 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    check_exposure(settings)
     engine = get_engine(settings)
     check_migrated(engine)  # refuse to serve an unmigrated database, with the fix in the message
+    check_exposure(settings, engine)  # after: the tokens made with the CLI live in the database
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -102,8 +107,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Launch, watch and compare PyTorch training runs.",
         lifespan=lifespan,
-        openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url="/docs",
+        # Served below: the schema behind ReadAuth like every API route, the docs page public.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -112,6 +119,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.hub = RunEventHub()
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(SecurityHeaders)
+    # Outside the routes, so an oversized body is refused before anything reads it.
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        limits=[("PUT", rf"^{API_PREFIX}/runs/[^/]+/artifacts/", artifact_files.MAX_ARTIFACT_BYTES)],
+    )
+    if settings.cors_origins:  # off by default: no CORS header at all
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+            allow_credentials=False,  # the token travels in a header, never in a cookie
+        )
+
+    @app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False, dependencies=[ReadAuth])
+    def openapi_schema() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=f"{API_PREFIX}/openapi.json", title="trainboard API")
 
     for module in (runs, metrics, events, artifacts, compare, ui, catalog, health, studies, stats):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -1,5 +1,10 @@
 // The trainboard REST API from the browser: JSON requests, the live event stream, downloads.
-// The bearer token, when the server wants one, is kept in localStorage and sent with every call.
+// The bearer token, when the server wants one, is sent as `Authorization: Bearer` with every
+// call, the event stream included (read with fetch: EventSource cannot send headers), and never
+// put in a URL or a cookie: no cookie means no CSRF surface. It is kept in localStorage, so that
+// every tab of the dashboard shares one sign-in (sessionStorage would ask again in each new tab);
+// the strict CSP (no inline script) is what keeps other code from reading it. A token the server
+// refuses is dropped.
 
 export const API = "/api/v1";
 const TOKEN_KEY = "trainboard.token";
@@ -30,14 +35,18 @@ export function query(params) {
   return text ? `?${text}` : "";
 }
 
-async function failure(response) {
+async function failure(response, method = "GET") {
   let detail = `${response.status} ${response.statusText}`;
   try {
     detail = (await response.json()).detail ?? detail;
   } catch {
     // not JSON: keep the status line
   }
-  if (response.status === 401) askForToken();
+  if (response.status === 401) {
+    const refused = Boolean(localStorage.getItem(TOKEN_KEY));
+    localStorage.removeItem(TOKEN_KEY);
+    askForToken({ refused, reload: method === "GET" });
+  }
   return new ApiError(response.status, detail);
 }
 
@@ -45,7 +54,7 @@ export async function request(method, path, body) {
   const init = { method, headers: headers(body === undefined ? {} : { "Content-Type": "application/json" }) };
   if (body !== undefined) init.body = JSON.stringify(body);
   const response = await fetch(API + path, init);
-  if (!response.ok) throw await failure(response);
+  if (!response.ok) throw await failure(response, method);
   return response.status === 204 ? null : response.json();
 }
 
@@ -198,28 +207,41 @@ export async function imageURL(path) {
   return URL.createObjectURL(await response.blob());
 }
 
-// A bar asking for the API token, shown once the server has answered 401.
-function askForToken() {
+// A sign-in bar asking for the API token, shown once the server has answered 401. After a page
+// read failed the page reloads with the token; after a write it stays (the form keeps its input)
+// and the user sends again.
+function askForToken({ refused = false, reload = true } = {}) {
   if (document.getElementById("token-bar")) return;
   const bar = document.createElement("form");
   bar.id = "token-bar";
   bar.className = "token-bar";
   const label = document.createElement("label");
-  label.textContent = "This server needs an API token: ";
+  label.textContent = refused
+    ? "That token was refused. Sign in with a valid API token: "
+    : "This server needs an API token. Sign in: ";
   const input = document.createElement("input");
   input.type = "password";
+  input.name = "token";
   input.autocomplete = "off";
-  input.placeholder = "TRAINBOARD_API_TOKEN";
+  input.placeholder = "tb_... or TRAINBOARD_API_TOKEN";
+  input.setAttribute("aria-label", "API token");
   const button = document.createElement("button");
   button.type = "submit";
   button.className = "button primary";
-  button.textContent = "Save and reload";
+  button.textContent = "Sign in";
   label.append(input);
   bar.append(label, button);
   bar.addEventListener("submit", (event) => {
     event.preventDefault();
-    localStorage.setItem(TOKEN_KEY, input.value.trim());
-    location.reload();
+    const token = input.value.trim();
+    if (!token) return;
+    localStorage.setItem(TOKEN_KEY, token);
+    if (reload) {
+      location.reload();
+    } else {
+      bar.remove();
+    }
   });
   document.body.prepend(bar);
+  input.focus();
 }

@@ -41,12 +41,12 @@ HubDep = Annotated[RunEventHub, Depends(get_hub)]
 
 
 def require_write_token(request: Request, settings: SettingsDep) -> None:
-    verify_token(request, settings)
+    verify_token(request, settings, request.app.state.session_factory)
 
 
 def require_read_token(request: Request, settings: SettingsDep) -> None:
     if settings.listens_beyond_localhost:
-        verify_token(request, settings)
+        verify_token(request, settings, request.app.state.session_factory)
 
 
 WriteAuth = Depends(require_write_token)

@@ -7,11 +7,13 @@ Point `database_url` at Postgres and `broker_url` at Redis for the scaled setup.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 # `embedded+sqlite:///path`: kombu's SQLAlchemy transport, tuned (worker/celery_app.py).
@@ -27,6 +29,12 @@ class Settings(BaseSettings):
     broker_url: str | None = Field(default=None, description="Celery broker; default embedded SQLite broker")
     api_url: str = Field(default="http://127.0.0.1:8000", description="Where workers and the CLI reach the API")
     api_token: str | None = Field(default=None, description="Bearer token for write routes")
+    # Browser origins allowed to call the API from other sites: comma-separated or a JSON list.
+    # Empty (the default): no CORS headers at all, so other sites' pages cannot read the API.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Request bodies larger than this are refused with 413 (artifact uploads have their own cap,
+    # services/artifacts.MAX_ARTIFACT_BYTES).
+    max_body_bytes: int = Field(default=16 * 2**20, ge=1024)
     host: str = "127.0.0.1"
     port: int = 8000
     heartbeat_seconds: float = Field(default=2.0, gt=0, description="A run is lost after 3 missed heartbeats")
@@ -39,6 +47,16 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_token_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value):
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip().rstrip("/") for item in text.split(",") if item.strip()]
+        return value
 
     @property
     def resolved_database_url(self) -> str:

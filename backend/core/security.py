@@ -1,25 +1,49 @@
-"""API token checks. Write routes need the token whenever one is configured; when the service
-listens beyond localhost a token is mandatory and read routes need it too."""
+"""API token checks. Write routes need a token whenever one is configured; when the service
+listens beyond localhost a token is mandatory and read routes need it too.
+
+"A token is configured" means TRAINBOARD_API_TOKEN is set, or the `api_tokens` table holds an
+unrevoked token (`trainboard token create NAME`). A request's bearer token is accepted when it
+equals the environment's token (constant-time compare) or hashes to an unrevoked table token.
+"""
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 from fastapi import HTTPException, Request, status
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 from backend.core.config import Settings
+from backend.crud import tokens as tokens_crud
+
+log = logging.getLogger(__name__)
 
 
 class TokenRequired(RuntimeError):
     pass
 
 
-def check_exposure(settings: Settings) -> None:
-    if settings.listens_beyond_localhost and not settings.api_token:
-        raise TokenRequired(
-            f"refusing to listen on {settings.host} without an API token: set TRAINBOARD_API_TOKEN "
-            "(or listen on 127.0.0.1)"
-        )
+def database_has_tokens(engine: Engine) -> bool:
+    """Whether the table holds an unrevoked token; False when there is no table yet."""
+    try:
+        with Session(engine) as session:
+            return tokens_crud.any_active(session=session)
+    except SQLAlchemyError:
+        return False
+
+
+def check_exposure(settings: Settings, engine: Engine | None = None) -> None:
+    if not settings.listens_beyond_localhost or settings.api_token:
+        return
+    if engine is not None and database_has_tokens(engine):
+        return
+    raise TokenRequired(
+        f"refusing to listen on {settings.host} without an API token: set TRAINBOARD_API_TOKEN "
+        "or create one with `trainboard token create NAME` (or listen on 127.0.0.1)"
+    )
 
 
 def _bearer(request: Request) -> str | None:
@@ -28,14 +52,31 @@ def _bearer(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def verify_token(request: Request, settings: Settings) -> None:
-    expected = settings.api_token
-    if expected is None:
-        return
+def _unauthorized() -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail="a valid API token is required: send 'Authorization: Bearer <token>'",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def verify_token(request: Request, settings: Settings, sessions: sessionmaker[Session] | None = None) -> None:
+    """Pass when the request's token is valid, or when no token is configured at all; else 401."""
     given = _bearer(request)
-    if given is None or not secrets.compare_digest(given.encode(), expected.encode()):
-        raise HTTPException(
-            status_code=status.HTTP_401_UNAUTHORIZED,
-            detail="a valid API token is required: send 'Authorization: Bearer <token>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    expected = settings.api_token
+    if given is not None and expected is not None and secrets.compare_digest(given.encode(), expected.encode()):
+        return
+    if sessions is None:
+        if expected is None:
+            return
+        raise _unauthorized()
+    with sessions() as session:
+        if given is not None and tokens_crud.find_active(session=session, secret=given) is not None:
+            try:
+                session.commit()  # last_used_at, when it moved
+            except SQLAlchemyError as exc:  # bookkeeping only: never fail the request for it
+                log.warning("could not record the token's last use: %s", exc)
+            return
+        if expected is None and not tokens_crud.any_active(session=session):
+            return  # no token configured at all
+    raise _unauthorized()

@@ -4,5 +4,6 @@ from backend.models.base import Base
 from backend.models.metric import MetricPoint
 from backend.models.run import Run, RunStatus
 from backend.models.study import Study
+from backend.models.token import ApiToken
 
-__all__ = ["Base", "MetricPoint", "Run", "RunStatus", "Study"]
+__all__ = ["ApiToken", "Base", "MetricPoint", "Run", "RunStatus", "Study"]
