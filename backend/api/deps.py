@@ -69,3 +69,26 @@ def get_run_or_404(run_id: RunId, session: SessionDep) -> Run:
 
 
 RunDep = Annotated[Run, Depends(get_run_or_404)]
+
+
+def selected_runs(session: Session, run_ids: list[int] | None, group: str | None, max_runs: int) -> list[Run]:
+    """The runs a comparison is about: these ids (in the order given, 404 naming any unknown one)
+    and/or every run of a group; 422 when neither is given."""
+    if not run_ids and group is None:
+        raise HTTPException(
+            status_code=422, detail=[{"loc": ["query", "run_id"], "msg": "give run_id or group", "type": "missing"}]
+        )
+    runs: list[Run] = []
+    if run_ids:
+        if len(set(run_ids)) > max_runs:
+            raise HTTPException(status_code=422, detail=[{"loc": ["query", "run_id"], "type": "too_long",
+                                                          "msg": f"at most {max_runs} runs"}])
+        found = {run.id: run for run in runs_crud.get_runs(session=session, run_ids=run_ids)}
+        missing = [i for i in run_ids if i not in found]
+        if missing:
+            raise HTTPException(status_code=404, detail=f"runs not found: {', '.join(map(str, missing))}")
+        runs = [found[i] for i in dict.fromkeys(run_ids)]
+    if group is not None:
+        in_group, _ = runs_crud.list_runs(session=session, group=group, sort="id", limit=max_runs)
+        runs += [run for run in in_group if run not in runs]
+    return runs

@@ -8,8 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from backend.api.deps import ReadAuth, RunIdValue, SessionDep
-from backend.crud import runs as runs_crud
+from backend.api.deps import ReadAuth, RunIdValue, SessionDep, selected_runs
 from backend.schemas.stats import CiMethod, Pairs, StatsOptions, StatsPublic, Summary, TestName
 from backend.services import studies
 from backend.services.studies import StatsRefused
@@ -76,22 +75,7 @@ def runs_stats(
 ) -> StatsPublic:
     """Describe, rank and compare groups of any runs. Groups are the runs' `group` by default;
     group_by=cell or a spec path (model.norm, optimizer.name...) regroups them."""
-    if not run_id and group is None:
-        raise HTTPException(
-            status_code=422, detail=[{"loc": ["query", "run_id"], "msg": "give run_id or group", "type": "missing"}]
-        )
-    runs = []
-    if run_id:
-        if len(set(run_id)) > MAX_RUNS:
-            raise HTTPException(status_code=422, detail=f"at most {MAX_RUNS} runs")
-        found = {run.id: run for run in runs_crud.get_runs(session=session, run_ids=run_id)}
-        missing = [i for i in run_id if i not in found]
-        if missing:
-            raise HTTPException(status_code=404, detail=f"runs not found: {', '.join(map(str, missing))}")
-        runs = [found[i] for i in dict.fromkeys(run_id)]
-    if group is not None:
-        in_group, _ = runs_crud.list_runs(session=session, group=group, sort="id", limit=MAX_RUNS)
-        runs += [run for run in in_group if run not in runs]
+    runs = selected_runs(session, run_id, group, MAX_RUNS)
     try:
         return studies.runs_stats(session=session, runs=runs, options=options)
     except StatsRefused as exc:
