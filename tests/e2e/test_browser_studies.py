@@ -105,7 +105,8 @@ def test_a_study_list_and_page_follow_its_runs_to_the_forest_plot(page, stack):
 
 
 def test_a_hostile_study_name_is_text_and_cancel_needs_a_second_click(page, stack):
-    study = create_study(stack, HOSTILE, {}, 1, epochs=50, dataset={"name": "synthetic_mnist", "num_train": 3000, "num_test": 100})
+    slow_data = {"name": "synthetic_mnist", "num_train": 3000, "num_test": 100}
+    study = create_study(stack, HOSTILE, {}, 1, epochs=50, dataset=slow_data)
 
     page.goto("/studies.html")
     link = page.locator(f'#studies tr[data-study-id="{study["id"]}"] a')
