@@ -80,10 +80,6 @@ def get_points(
     return list(session.scalars(query.order_by(MetricPoint.step, MetricPoint.name)))
 
 
-def last_point_id(*, session: Session, run_id: int) -> int:
-    return session.scalar(select(func.max(MetricPoint.id)).where(MetricPoint.run_id == run_id)) or 0
-
-
 def summaries(*, session: Session, run_ids: list[int]) -> dict[int, dict[str, dict[str, float | int | None]]]:
     """Per run and metric: the final value (at the last step) and the best value with its step,
     best being the lowest for losses and times and the highest otherwise. One query for all runs."""

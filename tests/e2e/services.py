@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -92,24 +91,3 @@ def running_stack(env: dict[str, str], log_dir: Path, workers: int = 1) -> Itera
         raise
     finally:
         stack.stop_all()
-
-
-def read_events(url: str, *, timeout: float) -> Iterator[tuple[str, dict, str | None]]:
-    """(event, data, id) for each Server-Sent Event until the server closes the stream."""
-    deadline = time.monotonic() + timeout
-    with httpx.stream("GET", url, timeout=httpx.Timeout(timeout, connect=5)) as response:
-        response.raise_for_status()
-        event, data, event_id = "message", [], None
-        for line in response.iter_lines():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no end of stream within {timeout}s")
-            if line == "":
-                if data:
-                    yield event, json.loads("\n".join(data)), event_id
-                event, data, event_id = "message", [], None
-            elif line.startswith("event:"):
-                event = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].lstrip())
-            elif line.startswith("id:"):
-                event_id = line[3:].strip()

@@ -7,8 +7,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.e2e.services import read_events, running_stack
+from tests.e2e.services import running_stack
 from tests.utils.live_server import free_port
+from tests.utils.sse import SseReader
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -20,7 +21,9 @@ def submit_and_follow(stack, name: str) -> tuple[list, dict]:
     response = httpx.post(f"{stack.api_url}/api/v1/runs", json={"name": name, "spec": spec}, timeout=30)
     assert response.status_code == 201, response.text
     run_id = response.json()["id"]
-    events = list(read_events(f"{stack.api_url}/api/v1/runs/{run_id}/events", timeout=180))
+    url = f"{stack.api_url}/api/v1/runs/{run_id}/events"
+    with httpx.stream("GET", url, timeout=httpx.Timeout(60, connect=5)) as response:
+        events = [(e.event, e.json(), e.id) for e in SseReader(response, deadline_s=180).rest()]
     run = httpx.get(f"{stack.api_url}/api/v1/runs/{run_id}", timeout=10).json()
     return events, run
 

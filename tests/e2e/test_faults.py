@@ -69,7 +69,7 @@ def test_worker_killed_mid_run_resumes_elsewhere(tmp_path):
 
         requeued = wait_for(lambda: (r := get_run(stack, run_id))["attempt"] == 2 and r, "a second attempt")
         assert time.monotonic() - killed_at < 60
-        assert requeued["environment"] is None or requeued["status"] in ("queued", "running")
+        assert requeued["status"] != "failed", requeued["error"]  # a lost worker costs an attempt, not the run
         done = wait_for(lambda: (r := get_run(stack, run_id))["status"] in ("completed", "failed") and r, "the end",
                         timeout=200)
         assert done["status"] == "completed", done["error"]

@@ -40,7 +40,7 @@ from pydantic import Field, field_validator
 
 from worker.datasets.errors import DatasetUnavailable
 from worker.datasets.registry import DatasetOptions, DatasetSplits, register_dataset
-from worker.datasets.transforms import augment_flips
+from worker.datasets.transforms import augment_flips, normalise_by_train
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm"}
 MASK_NAME_SUFFIX = re.compile(r"[_\-. ]?(mask|masks|seg|segmentation|label|labels|gt)$", re.IGNORECASE)
@@ -186,11 +186,6 @@ def split_indices(count: int, test_fraction: float, seed: int) -> tuple[torch.Te
     order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
     num_test = min(max(1, round(count * test_fraction)), count - 1)
     return order[num_test:].sort().values, order[:num_test].sort().values
-
-
-def normalise_by_train(x_train: torch.Tensor, x_test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    mean, std = x_train.mean(), x_train.std().clamp_min(1e-6)
-    return (x_train - mean) / std, (x_test - mean) / std
 
 
 @register_dataset(

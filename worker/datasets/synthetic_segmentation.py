@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from worker.datasets.registry import DatasetOptions, DatasetSplits, register_dataset
-from worker.datasets.transforms import augment_flips
+from worker.datasets.transforms import augment_flips, normalise_by_train
 
 MAX_SHAPES = 3
 CHUNK = 256  # images drawn at a time, to bound the memory of the (chunk, shapes, H, W) masks
@@ -76,8 +76,8 @@ def make_segmentation_set(options: SyntheticSegmentationOptions, seed: int) -> D
 
     x_train, y_train = sample(options.num_train)
     x_test, y_test = sample(options.num_test)
-    mean, std = x_train.mean(), x_train.std().clamp_min(1e-6)
-    return DatasetSplits((x_train - mean) / std, y_train, (x_test - mean) / std, y_test, num_classes=2)
+    x_train, x_test = normalise_by_train(x_train, x_test)
+    return DatasetSplits(x_train, y_train, x_test, y_test, num_classes=2)
 
 
 @register_dataset(

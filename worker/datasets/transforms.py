@@ -217,3 +217,9 @@ def augment_flips(x, y, options, generator):
     """A dataset's `augment` (the registry's signature): mirror each image, and its mask when `y`
     holds masks, together with probability 1/2 (the segmentation sets use it)."""
     return random_hflip(x, generator, y)
+
+
+def normalise_by_train(x_train: torch.Tensor, x_test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both splits scaled by the training images' mean and std (no statistics from the test set)."""
+    mean, std = x_train.mean(), x_train.std().clamp_min(1e-6)
+    return (x_train - mean) / std, (x_test - mean) / std
