@@ -34,7 +34,7 @@ import httpx
 import yaml
 from pydantic import ValidationError
 
-from backend.core.config import Settings, get_settings
+from trainboard.settings import Settings, get_settings
 
 API_PREFIX = "/api/v1"
 STATUSES = ("queued", "running", "completed", "failed", "cancelled")
@@ -673,7 +673,6 @@ def visible_gpu_count() -> int:
 def worker_argv(concurrency: int, loglevel: str) -> list[str]:
     return [
         sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
-        "-Q", "trainboard",
         "-P", "prefork",
         "--concurrency", str(concurrency),
         "-O", "fair",  # hand a run to an idle process only, no reservations behind a long run

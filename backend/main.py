@@ -19,7 +19,7 @@ from starlette.datastructures import MutableHeaders
 
 from backend.api.deps import ReadAuth
 from backend.api.routes import artifacts, catalog, compare, events, health, metrics, runs, stats, studies, ui
-from backend.core.config import Settings, get_settings
+from trainboard.settings import Settings, get_settings
 from backend.core.db import get_engine, session_factory
 from backend.core.limits import BodySizeLimit
 from backend.core.migrate import check_migrated
@@ -27,7 +27,7 @@ from backend.core.security import check_exposure
 from backend.services import artifacts as artifact_files
 from backend.services.events import RunEventHub
 from backend.services.recovery import run_periodically
-from worker.celery_app import create_celery
+from trainboard.broker import create_celery
 
 API_PREFIX = "/api/v1"
 FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"

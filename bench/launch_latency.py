@@ -55,8 +55,6 @@ def worker_argv() -> list[str]:
         "-A",
         "worker.celery_app",
         "worker",
-        "-Q",
-        "trainboard",
         "-P",
         "prefork",
         "--concurrency",

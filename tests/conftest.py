@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.core.config import Settings
+from trainboard.settings import Settings
 from backend.core.db import get_engine
 from backend.core.migrate import upgrade
 from backend.main import create_app

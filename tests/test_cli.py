@@ -23,7 +23,7 @@ import uvicorn
 from click.testing import CliRunner, Result
 
 from backend.cli import RunProgress, cli, iter_sse, visible_gpu_count
-from backend.core.config import get_settings
+from trainboard.settings import get_settings
 from backend.main import create_app
 from tests.utils.live_server import serve
 
@@ -373,7 +373,7 @@ def test_worker_execs_celery_with_one_process_per_gpu(monkeypatch):
     argv = execs[-1]
     assert argv[:5] == [sys.executable, "-m", "celery", "-A", "worker.celery_app"]
     assert argv[argv.index("--concurrency") + 1] == "2"
-    for flag, value in (("-Q", "trainboard"), ("-P", "prefork"), ("-O", "fair"), ("--loglevel", "info")):
+    for flag, value in (("-P", "prefork"), ("-O", "fair"), ("--loglevel", "info")):
         assert argv[argv.index(flag) + 1] == value
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # no GPU: one process

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from backend.cli import cli
-from backend.core.config import get_settings
+from trainboard.settings import get_settings
 from backend.main import create_app
 from tests.utils.factories import API, run_body
 

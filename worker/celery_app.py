@@ -1,55 +1,10 @@
-"""The Celery app, configured from trainboard's settings. Importing it is cheap (no torch):
-the API imports it to enqueue; only the worker loads the tasks.
+"""The worker's Celery app: the shared configuration (`trainboard.broker`) plus the tasks.
 
 Run it with `trainboard worker` (or `celery -A worker.celery_app worker`)."""
 
 from __future__ import annotations
 
-from celery import Celery
-from kombu.transport import TRANSPORT_ALIASES
-from kombu.transport import sqlalchemy as kombu_sqlalchemy
+from trainboard.broker import create_celery
+from trainboard.settings import get_settings
 
-from backend.core.config import EMBEDDED_BROKER_SCHEME, Settings, get_settings
-
-TRAIN_RUN_TASK = "trainboard.train_run"
-QUEUE = "trainboard"
-
-
-class EmbeddedBroker(kombu_sqlalchemy.Transport):
-    """The broker that needs no server: kombu's SQLAlchemy transport on a SQLite file, polling
-    five times a second (kombu's once a second would add up to a second to every launch)."""
-
-    polling_interval = 0.2
-
-
-TRANSPORT_ALIASES[EMBEDDED_BROKER_SCHEME] = f"{__name__}:EmbeddedBroker"
-
-
-def create_celery(settings: Settings) -> Celery:
-    app = Celery("trainboard", broker=settings.resolved_broker_url, include=["worker.tasks"])
-    app.conf.update(
-        task_acks_late=True,  # a run's message is acknowledged only when its task returns
-        task_reject_on_worker_lost=True,  # ... and goes back to the queue if the worker process dies
-        worker_prefetch_multiplier=1,  # a worker process holds one run at a time
-        task_ignore_result=True,  # the database holds results, not the broker
-        task_default_queue=QUEUE,
-        task_serializer="json",
-        accept_content=["json"],
-        worker_hijack_root_logger=False,
-        broker_connection_retry_on_startup=True,
-        broker_connection_timeout=3,
-        broker_transport_options=_transport_options(settings),
-    )
-    return app
-
-
-def _transport_options(settings: Settings) -> dict:
-    url = settings.resolved_broker_url
-    if url.startswith((f"{EMBEDDED_BROKER_SCHEME}+", "sqla+")):
-        # The embedded broker hands these to SQLAlchemy's create_engine: wait on a busy SQLite file.
-        return {"connect_args": {"timeout": settings.sqlite_busy_timeout_ms / 1000}}
-    # Redis redelivers an unacknowledged message after this long: longer than any run.
-    return {"visibility_timeout": settings.visibility_timeout_seconds}
-
-
-app = create_celery(get_settings())
+app = create_celery(get_settings(), include=["worker.tasks"])

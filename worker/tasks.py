@@ -14,8 +14,9 @@ from billiard.process import current_process
 from celery.exceptions import Reject
 from celery.signals import worker_process_init, worker_shutting_down
 
-from backend.core.config import get_settings
-from worker.celery_app import TRAIN_RUN_TASK, app
+from trainboard.settings import get_settings
+from trainboard.queues import TRAIN_RUN_TASK
+from worker.celery_app import app
 from worker.devices import assign_device, assigned_device
 from worker.reporter import Reporter, RunRejected
 from worker.run_callback import SHUTDOWN, ReportingCallback

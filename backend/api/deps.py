@@ -10,7 +10,7 @@ from fastapi import Depends, HTTPException, Path, Query, Request
 from pydantic import Field
 from sqlalchemy.orm import Session
 
-from backend.core.config import Settings
+from trainboard.settings import Settings
 from backend.core.security import verify_token
 from backend.crud import runs as runs_crud
 from backend.models import Run

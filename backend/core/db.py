@@ -11,7 +11,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.core.config import Settings, get_settings
+from trainboard.settings import Settings, get_settings
 
 
 def make_engine(url: str, *, busy_timeout_ms: int = 30_000) -> Engine:

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.core.config import Settings
+from trainboard.settings import Settings
 from backend.crud import tokens as tokens_crud
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from backend.models import MetricPoint
-from worker.engine.metrics import direction
+from trainboard.metrics import direction
 
 
 def _finite_or_none(value: float | None) -> float | None:

@@ -3,7 +3,7 @@ handed in by `backend.core.migrate`."""
 
 from alembic import context
 
-from backend.core.config import get_settings
+from trainboard.settings import get_settings
 from backend.core.db import make_engine
 from backend.models import Base
 

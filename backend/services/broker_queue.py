@@ -11,12 +11,9 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from backend.core.config import EMBEDDED_BROKER_SCHEME
-from worker.celery_app import QUEUE, TRAIN_RUN_TASK
-
-
-def _is_sql(broker_url: str) -> bool:
-    return broker_url.startswith((f"{EMBEDDED_BROKER_SCHEME}+", "sqla+"))
+from trainboard.broker import is_sql_broker
+from trainboard.queues import DEFAULT_QUEUE as QUEUE
+from trainboard.queues import TRAIN_RUN_TASK
 
 
 def _sql_url(broker_url: str):
@@ -62,7 +59,7 @@ def queued_run_ids(broker_url: str) -> set[int] | None:
         finally:
             client.close()
         return _ids([*waiting, *unacked])
-    if _is_sql(broker_url):
+    if is_sql_broker(broker_url):
         engine = sa.create_engine(_sql_url(broker_url))
         try:
             with engine.connect() as connection:
@@ -80,7 +77,7 @@ def queued_run_ids(broker_url: str) -> set[int] | None:
 
 def prune_delivered(broker_url: str) -> int:
     """The embedded broker keeps every delivered message forever: drop them. Returns how many."""
-    if not _is_sql(broker_url):
+    if not is_sql_broker(broker_url):
         return 0
     engine = sa.create_engine(_sql_url(broker_url))
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from worker.celery_app import TRAIN_RUN_TASK
+from trainboard.queues import TRAIN_RUN_TASK
 
 
 class BrokerUnavailable(Exception):

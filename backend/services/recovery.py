@@ -22,7 +22,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.core.config import Settings
+from trainboard.settings import Settings
 from backend.models import Run, RunStatus
 from backend.models.base import utcnow
 from backend.services import broker_queue

@@ -24,7 +24,7 @@ import plotly.graph_objects as go
 from backend.schemas.compare import Comparison, Series
 from backend.schemas.run import RunPublic
 from backend.schemas.stats import StatsPublic
-from worker.engine.metrics import direction
+from trainboard.metrics import direction
 
 # Reported every epoch but describing the run's settings or cost rather than its result.
 SETTING_METRICS = ("lr", "epoch_seconds", "samples_per_second", "peak_memory_mb")

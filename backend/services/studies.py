@@ -35,7 +35,7 @@ from backend.schemas.study import (
 )
 from backend.services import statistics
 from backend.services.launcher import BrokerUnavailable, enqueue_run
-from worker.engine.metrics import direction
+from trainboard.metrics import direction
 from worker.engine.model_stats import model_size
 from worker.engine.spec import TrainSpec
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.core.config import Settings
+from trainboard.settings import Settings
 from backend.core.security import TokenRequired
 from backend.main import create_app
 from tests.utils.factories import API, epoch_points, queued_messages, run_body

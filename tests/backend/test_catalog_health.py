@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from backend.main import create_app
 from tests.utils.factories import API, create_run, run_count, valid_spec
+from trainboard.queues import DEFAULT_QUEUE
 from worker.zoo import MODELS
 
 UNREACHABLE_BROKER = "redis://127.0.0.1:1/0"  # nothing listens on port 1
@@ -179,4 +180,4 @@ def test_redis_broker_receives_the_run(migrated, redis_url):
         assert client.get("/health").json()["broker"] == "ok"
         create_run(client)
         create_run(client)
-    assert redis.Redis.from_url(redis_url).llen("trainboard") == 2
+    assert redis.Redis.from_url(redis_url).llen(DEFAULT_QUEUE) == 2

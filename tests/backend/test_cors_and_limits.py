@@ -8,7 +8,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.core.config import Settings
+from trainboard.settings import Settings
 from backend.main import create_app
 from tests.utils.factories import API, create_run, epoch_points
 

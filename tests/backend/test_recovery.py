@@ -8,13 +8,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from backend.core.config import Settings
+from trainboard.settings import Settings
 from backend.models import Run
 from backend.models.base import utcnow
 from backend.services import broker_queue
 from backend.services.recovery import sweep
 from tests.utils.factories import API, create_run, queued_messages, start_run
-from worker.celery_app import create_celery
+from trainboard.broker import create_celery
+from trainboard.queues import DEFAULT_QUEUE
 
 
 def age_heartbeat(client, run_id: int, seconds: float) -> None:
@@ -70,7 +71,7 @@ def test_queued_runs_the_broker_lost_are_enqueued_again(client, migrated):
     run = create_run(client)
     assert broker_queue.queued_run_ids(migrated.resolved_broker_url) == {run["id"]}
     with client.app.state.celery.connection_for_write() as connection:
-        connection.default_channel.queue_purge("trainboard")  # the broker loses its messages
+        connection.default_channel.queue_purge(DEFAULT_QUEUE)  # the broker loses its messages
     assert broker_queue.queued_run_ids(migrated.resolved_broker_url) == set()
     assert run_sweep(client).reenqueued == []  # within the grace period after submission
     with client.app.state.session_factory() as session:
@@ -114,7 +115,7 @@ def test_redis_queue_and_unacknowledged_messages_are_seen(redis_url, tmp_path):
         celery.send_task("trainboard.train_run", args=[run_id])
     assert broker_queue.queued_run_ids(redis_url) == {3, 4}
     with celery.connection_for_read() as connection:
-        message = connection.SimpleQueue("trainboard", no_ack=False).get(timeout=5)  # delivered, not acked
+        message = connection.SimpleQueue(DEFAULT_QUEUE, no_ack=False).get(timeout=5)  # delivered, not acked
         assert broker_queue.queued_run_ids(redis_url) == {3, 4}
         message.ack()
     assert len(broker_queue.queued_run_ids(redis_url)) == 1

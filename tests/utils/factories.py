@@ -10,8 +10,8 @@ from typing import Any
 import kombu
 from fastapi.testclient import TestClient
 
-from backend.core.config import Settings
-from worker.celery_app import QUEUE
+from trainboard.settings import Settings
+from trainboard.queues import DEFAULT_QUEUE as QUEUE
 
 API = "/api/v1"
 

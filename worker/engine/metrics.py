@@ -1,5 +1,5 @@
-"""What the engine measures: evaluation of classifiers and segmenters on whole tensors, and
-which way each metric improves."""
+"""What the engine measures: evaluation of classifiers and segmenters on whole tensors (which way
+each metric improves is the contract's: `trainboard.metrics`)."""
 
 from __future__ import annotations
 
@@ -7,24 +7,6 @@ import resource
 
 import torch
 import torch.nn.functional as F
-
-LOWER_IS_BETTER = {"train_loss", "test_loss", "epoch_seconds", "peak_memory_mb"}
-NO_DIRECTION = {"lr"}
-
-
-def direction(name: str) -> str | None:
-    """'min', 'max', or None for metrics that are settings rather than results (lr)."""
-    if name in NO_DIRECTION:
-        return None
-    if name in LOWER_IS_BETTER or name.endswith(("loss", "_seconds", "error")):
-        return "min"
-    return "max"
-
-
-def improved(name: str, new: float, old: float | None, min_delta: float = 0.0) -> bool:
-    if old is None:
-        return True
-    return new < old - min_delta if direction(name) == "min" else new > old + min_delta
 
 
 def _predict(model, x: torch.Tensor, tta_flip: bool, task: str) -> torch.Tensor:

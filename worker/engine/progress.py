@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from worker.engine import checkpoints
 from worker.engine.interface import CheckpointFailed
-from worker.engine.metrics import improved
+from trainboard.metrics import improved
 from worker.engine.spec import TrainSpec
 
 
