@@ -26,7 +26,7 @@ from torchvision import datasets, transforms
 from bench.common import main_wrapper, print_machine, print_table, temp_dir
 from tests.utils.dataset_files import write_cifar10, write_mnist
 from worker.engine.loop import train
-from worker.engine.spec import TrainSpec
+from worker.engine.spec import EngineSpec
 from worker.zoo import get_model
 
 
@@ -99,7 +99,7 @@ def dataloader_epochs(data_dir: Path, epochs: int, batch_size: int, workers: int
 
 def engine_epochs(data_dir: Path, spec: dict) -> Timer:
     timer = Timer()
-    train(TrainSpec.model_validate(spec), timer, data_dir=data_dir)
+    train(EngineSpec.model_validate(spec), timer, data_dir=data_dir)
     return timer
 
 

@@ -34,8 +34,13 @@ class ReportingCallback:
 
     # EngineCallback
 
+    def report_size(self, param_count: int, macs: int) -> None:
+        """The model's size, measured here (meta device): stored with the run."""
+        self.facts.update(param_count=param_count, macs=macs)
+        self._beat()
+
     def on_start(self, info: dict) -> None:
-        self.facts = {"device_name": info.get("device_name"), "environment": info}
+        self.facts.update(device_name=info.get("device_name"), environment=info)
         self._beat()
 
     def on_epoch(self, epoch: int, metrics: dict[str, float]) -> None:

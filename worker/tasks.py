@@ -12,10 +12,11 @@ from pathlib import Path
 
 from billiard.process import current_process
 from celery.exceptions import Reject
-from celery.signals import worker_process_init, worker_shutting_down
+from celery.signals import celeryd_after_setup, worker_process_init, worker_ready, worker_shutdown, worker_shutting_down
 
-from trainboard.settings import get_settings
 from trainboard.queues import TRAIN_RUN_TASK
+from trainboard.settings import get_settings
+from worker.catalog import CatalogPublisher, worker_catalog, worker_queues
 from worker.celery_app import app
 from worker.devices import assign_device, assigned_device
 from worker.reporter import Reporter, RunRejected
@@ -25,6 +26,32 @@ log = logging.getLogger(__name__)
 
 # Sent by the worker's main process to its pool processes when it shuts down (SIGTERM).
 SHUTDOWN_SIGNAL = signal.SIGUSR2
+
+
+@celeryd_after_setup.connect
+def _consume_the_queues_of_loaded_packages(sender, instance, **_kwargs) -> None:
+    """Loads the plugins (built-in zoo included), then consumes the queue of each package and pair
+    of packages loaded: runs reach only workers that have their model and their dataset."""
+    for queue in worker_queues():
+        instance.app.amqp.queues.select_add(queue)
+    log.info("worker %s consumes %s", sender, ", ".join(sorted(instance.app.amqp.queues)))
+
+
+_publisher: CatalogPublisher | None = None
+
+
+@worker_ready.connect
+def _publish_catalog(sender, **_kwargs) -> None:
+    global _publisher
+    settings = get_settings()
+    _publisher = CatalogPublisher(settings.api_url, worker_catalog(sender.hostname), token=settings.api_token)
+    _publisher.start()
+
+
+@worker_shutdown.connect
+def _stop_publishing(**_kwargs) -> None:
+    if _publisher is not None:
+        _publisher.stop()  # tells the API this worker stopped
 
 
 @worker_process_init.connect
@@ -51,14 +78,20 @@ def _child_pids() -> list[int]:
     return pids
 
 
-@app.task(name=TRAIN_RUN_TASK)
-def train_run(run_id: int) -> str:
+@app.task(name=TRAIN_RUN_TASK, bind=True)
+def train_run(self, run_id: int) -> str:
     """Train run `run_id`; returns its final status."""
     # Imported here so that the API, which imports this app to enqueue, never loads torch for it.
     from worker.datasets.errors import DatasetUnavailable
     from worker.engine.interface import CheckpointFailed
+    from pydantic import ValidationError
+
+    from trainboard.plugins import load_plugins
     from worker.engine.loop import TrainingCancelled, TrainingDiverged, train
-    from worker.engine.spec import TrainSpec
+    from worker.engine.model_stats import ModelMisfit, model_size
+    from worker.engine.spec import EngineSpec
+
+    load_plugins()
 
     # Set here, not at process start: billiard resets the pool process's signal handlers after
     # its initializer (SIGUSR2 would then end the process instead of stopping the run).
@@ -68,7 +101,8 @@ def train_run(run_id: int) -> str:
     settings = get_settings()
     with Reporter(settings.api_url, run_id, token=settings.api_token) as reporter:
         try:
-            run = reporter.claim(socket.gethostname())
+            # The worker's name (trainboard@host), which says which worker of a machine trains it.
+            run = reporter.claim(self.request.hostname or socket.gethostname())
         except RunRejected as exc:
             log.info("run %s not started: %s", run_id, exc.detail)
             return "skipped"
@@ -76,15 +110,19 @@ def train_run(run_id: int) -> str:
         callback.start()
         error = None
         try:
-            spec = TrainSpec.model_validate(run["spec"])
+            spec = EngineSpec.model_validate(run["spec"])
+            # Sized before any data is loaded: a model that cannot take the inputs fails here, in seconds.
+            callback.report_size(*model_size(spec))
             checkpoint_dir = settings.resolved_artifacts_dir / "runs" / str(run_id) / "checkpoints"
             train(spec, callback, data_dir=settings.data_dir, checkpoint_dir=checkpoint_dir,
                   assigned_device=assigned_device())
             status = "completed"
         except TrainingCancelled:
             status = "released" if callback.shutting_down else "cancelled"
-        except (TrainingDiverged, DatasetUnavailable, CheckpointFailed) as exc:
+        except (TrainingDiverged, DatasetUnavailable, CheckpointFailed, ModelMisfit) as exc:
             status, error = "failed", str(exc)  # the message says it all (where to put the files)
+        except ValidationError as exc:  # the spec does not fit this worker's options classes
+            status, error = "failed", f"the spec is not valid on worker {reporter.worker_host}: {exc}"
         except Exception as exc:  # any crash of the training is the run's failure, reported with its cause
             status = "failed"
             error = f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=20)}"

@@ -79,9 +79,9 @@ def test_options_are_checked(name, fields):
 
 
 def test_engine_spec_accepts_the_datasets():
-    from worker.engine.spec import TrainSpec
+    from worker.engine.spec import EngineSpec
 
-    spec = TrainSpec.model_validate(
+    spec = EngineSpec.model_validate(
         {"model": "mlp", "dataset": {"name": "gtsrb", "image_size": 24}, "learning_rate": 0.1, "epochs": 1,
          "batch_size": 8}
     )

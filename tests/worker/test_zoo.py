@@ -1,6 +1,6 @@
 """The convolutional model zoo: every family with every option value builds, runs forward and
 backward, learns a tiny batch, counts parameters and MACs like torchvision, and validates
-through `TrainSpec`. Small widths and inputs keep the file fast on a CPU."""
+through `EngineSpec`. Small widths and inputs keep the file fast on a CPU."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from worker.engine.model_stats import model_size
-from worker.engine.spec import TrainSpec
+from worker.engine.spec import EngineSpec
 from worker.zoo import MODELS, get_model
 from worker.zoo.common import activation_layer, group_count, norm_layer
 from worker.zoo.resnet import BasicBlock
@@ -172,7 +172,7 @@ def test_resnet_uses_the_cifar_stem_up_to_64_pixels():
 
 @pytest.mark.parametrize("name", CLASSIFIERS)
 def test_model_size_of_each_classifier_on_synthetic_cifar10(name):
-    spec = TrainSpec.model_validate(
+    spec = EngineSpec.model_validate(
         {"model": name, "dataset": "synthetic_cifar10", "learning_rate": 0.1, "epochs": 1, "batch_size": 8}
     )
     params, macs = model_size(spec)
@@ -196,8 +196,8 @@ INVALID_VALUES = {
 }
 
 
-def spec_with(model: dict[str, Any]) -> TrainSpec:
-    return TrainSpec.model_validate(
+def spec_with(model: dict[str, Any]) -> EngineSpec:
+    return EngineSpec.model_validate(
         {"model": model, "dataset": "synthetic_cifar10", "learning_rate": 0.1, "epochs": 1, "batch_size": 8}
     )
 

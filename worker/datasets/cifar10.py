@@ -29,7 +29,7 @@ import torch
 from pydantic import Field
 
 from worker.datasets.errors import DatasetUnavailable, download_errors, require_online
-from worker.datasets.registry import DatasetOptions, DatasetSplits, register_dataset
+from trainboard.plugins import DatasetOptions, DatasetSplits, register_dataset
 from worker.datasets.transforms import normalise_uint8, random_crop_with_padding, random_hflip, subset_indices
 
 MEAN = (0.4914, 0.4822, 0.4465)

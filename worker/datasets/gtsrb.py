@@ -34,7 +34,7 @@ from PIL import Image
 from pydantic import Field
 
 from worker.datasets.errors import DatasetUnavailable, download_errors, require_online
-from worker.datasets.registry import DatasetOptions, DatasetSplits, register_dataset
+from trainboard.plugins import DatasetOptions, DatasetSplits, register_dataset
 from worker.datasets.transforms import colour_jitter, normalise_uint8, random_affine, subset_indices
 
 NUM_CLASSES = 43

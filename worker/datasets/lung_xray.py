@@ -39,7 +39,7 @@ from PIL import Image
 from pydantic import Field, field_validator
 
 from worker.datasets.errors import DatasetUnavailable
-from worker.datasets.registry import DatasetOptions, DatasetSplits, register_dataset
+from trainboard.plugins import DatasetOptions, DatasetSplits, register_dataset
 from worker.datasets.transforms import augment_flips, normalise_by_train
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm"}

@@ -25,7 +25,7 @@ import torch
 from pydantic import Field
 
 from worker.datasets.errors import DatasetUnavailable, download_errors, require_online
-from worker.datasets.registry import DatasetOptions, DatasetSplits, register_dataset
+from trainboard.plugins import DatasetOptions, DatasetSplits, register_dataset
 from worker.datasets.transforms import normalise_uint8, random_affine, subset_indices
 
 MEAN, STD = (0.1307,), (0.3081,)

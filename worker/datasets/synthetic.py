@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from worker.datasets.registry import DatasetOptions, DatasetSplits, register_dataset
+from trainboard.plugins import DatasetOptions, DatasetSplits, register_dataset
 
 
 class _SyntheticOptions(DatasetOptions):

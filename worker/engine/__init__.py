@@ -1,1 +1,1 @@
-"""The training engine: takes a `TrainSpec` and a callback; knows nothing of Celery, HTTP or SQL."""
+"""The training engine: takes an `EngineSpec` and a callback; knows nothing of Celery, HTTP or SQL."""

@@ -26,7 +26,7 @@ from worker.engine.optim import build_optimizer, lr_factor
 from worker.engine.overlays import overlay_png
 from worker.engine.progress import Progress, close_epoch, epoch_metrics, replay
 from worker.engine.reproducibility import environment_info, resolve_device, seed_everything
-from worker.engine.spec import TrainSpec
+from worker.engine.spec import EngineSpec
 from worker.zoo import MODELS
 
 OVERLAY_SAMPLES = 4
@@ -35,14 +35,14 @@ __all__ = ["EngineCallback", "TrainResult", "TrainingCancelled", "TrainingDiverg
 
 
 def train(
-    spec: TrainSpec,
+    spec: EngineSpec,
     callback: EngineCallback,
     *,
     data_dir: Path,
     checkpoint_dir: Path | None = None,
     assigned_device: str | None = None,
 ) -> TrainResult:
-    if MODELS[spec.model.name].framework == "numpy":
+    if spec.framework == "numpy":
         from worker.engine.numpy_loop import train_numpy
 
         return train_numpy(spec, callback, data_dir=data_dir, checkpoint_dir=checkpoint_dir)
@@ -116,7 +116,7 @@ def train(
                        progress.best_epoch)
 
 
-def configure_backends(spec: TrainSpec, device: torch.device) -> None:
+def configure_backends(spec: EngineSpec, device: torch.device) -> None:
     """cuDNN autotuning for speed, unless the spec asks for deterministic algorithms."""
     if spec.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required by cuBLAS for determinism
@@ -133,7 +133,7 @@ def configure_backends(spec: TrainSpec, device: torch.device) -> None:
 
 
 def train_one_epoch(
-    model, optimizer, x, y, spec: TrainSpec, epoch, steps_per_epoch, generator, callback, *, augment, autocast
+    model, optimizer, x, y, spec: EngineSpec, epoch, steps_per_epoch, generator, callback, *, augment, autocast
 ):
     """One pass over the training tensors in a fresh random order; returns (mean loss, last lr)."""
     model.train()

@@ -1,26 +1,37 @@
-"""Parameter count and MACs of a spec's model, computed without real data or weights."""
+"""Parameter count and MACs of a spec's model, computed without real data or weights: this is
+also where a worker finds, within seconds and before loading any data, that a model cannot take
+its dataset's inputs."""
 
 from __future__ import annotations
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from worker.engine.spec import TrainSpec
-from worker.zoo import MODELS
+from trainboard.plugins import MODELS
+from worker.engine.spec import EngineSpec
 
 
-def model_size(spec: TrainSpec) -> tuple[int, int]:
-    """(parameters, multiply-accumulates for one sample) of the spec's model at its dataset's input size."""
+class ModelMisfit(ValueError):
+    """The model cannot be built for, or run on, the dataset's inputs (too small for its poolings...)."""
+
+
+def model_size(spec: EngineSpec) -> tuple[int, int]:
+    """(parameters, multiply-accumulates for one sample) of the spec's model at its dataset's input
+    size. Raises `ModelMisfit` with the reason when the model cannot take these inputs."""
     entry = MODELS[spec.model.name]
     shape = spec.input_shape
-    if entry.size is not None:  # counted from the options: no torch, no weights allocated
-        params, macs = entry.size(spec.model, shape, spec.num_classes)
-        return int(params), int(macs)
-    # On the meta device nothing is allocated or computed: only shapes flow through.
-    with torch.device("meta"):
-        model = entry.build(spec.model, shape, spec.num_classes)
-        params = sum(p.numel() for p in model.parameters())
-        model.eval()
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            model(torch.empty((1, *shape)))
+    try:
+        if entry.size is not None:  # counted from the options: no torch, no weights allocated
+            params, macs = entry.size(spec.model, shape, spec.num_classes)
+            return int(params), int(macs)
+        # On the meta device nothing is allocated or computed: only shapes flow through.
+        with torch.device("meta"):
+            model = entry.build(spec.model, shape, spec.num_classes)
+            params = sum(p.numel() for p in model.parameters())
+            model.eval()
+            with FlopCounterMode(display=False) as counter, torch.no_grad():
+                model(torch.empty((1, *shape)))
+    except (ValueError, RuntimeError) as exc:
+        size = "x".join(map(str, shape))
+        raise ModelMisfit(f"model {spec.model.name!r} cannot take this dataset's {size} inputs: {exc}") from exc
     return int(params), int(counter.get_total_flops() // 2)

@@ -18,7 +18,7 @@ from worker.engine.metrics import evaluate, peak_memory_mb
 from worker.engine.optim import lr_factor
 from worker.engine.progress import Progress, close_epoch, epoch_metrics, replay
 from worker.engine.reproducibility import environment_info, seed_everything
-from worker.engine.spec import TrainSpec
+from worker.engine.spec import EngineSpec
 from worker.zoo import MODELS
 
 
@@ -40,7 +40,7 @@ def _as_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return {name: torch.from_numpy(np.array(array)) for name, array in arrays.items()}
 
 
-def train_numpy(spec: TrainSpec, callback, *, data_dir: Path, checkpoint_dir: Path | None = None):
+def train_numpy(spec: EngineSpec, callback, *, data_dir: Path, checkpoint_dir: Path | None = None):
     seed_everything(spec.seed)
     splits = load_dataset(spec.dataset, data_dir, spec.seed)
     x_train, y_train = splits.x_train.numpy().astype(np.float32), splits.y_train.numpy()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from worker.engine import checkpoints
 from worker.engine.interface import CheckpointFailed
 from trainboard.metrics import improved
-from worker.engine.spec import TrainSpec
+from worker.engine.spec import EngineSpec
 
 
 @dataclass
@@ -23,7 +23,7 @@ class Progress:
     early_best: float | None = None
     epochs_without_improvement: int = 0
 
-    def record(self, spec: TrainSpec, epoch: int, metrics: dict[str, float]) -> bool:
+    def record(self, spec: EngineSpec, epoch: int, metrics: dict[str, float]) -> bool:
         """Add an epoch's metrics; True when it is the best so far by the selection metric."""
         self.epoch = epoch
         self.history.append(dict(metrics))
@@ -39,7 +39,7 @@ class Progress:
             return True
         return False
 
-    def stop_early(self, spec: TrainSpec) -> bool:
+    def stop_early(self, spec: EngineSpec) -> bool:
         rule = spec.early_stopping
         return rule is not None and self.epochs_without_improvement >= rule.patience
 
@@ -71,7 +71,7 @@ def replay(progress: Progress, callback) -> None:
 
 
 def close_epoch(
-    spec: TrainSpec,
+    spec: EngineSpec,
     progress: Progress,
     epoch: int,
     metrics: dict[str, float],

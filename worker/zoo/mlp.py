@@ -9,7 +9,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from worker.zoo.registry import ModelOptions, register_model
+from trainboard.plugins import ModelOptions, register_model
 
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "elu": nn.ELU, "tanh": nn.Tanh}
 

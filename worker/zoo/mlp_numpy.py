@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field
 
-from worker.zoo.registry import ModelOptions, register_model
+from trainboard.plugins import ModelOptions, register_model
 
 
 class Layer:

@@ -32,7 +32,7 @@ from worker.zoo.common import (
     conv_bias,
     norm_layer,
 )
-from worker.zoo.registry import ModelOptions, register_model
+from trainboard.plugins import ModelOptions, register_model
 
 BLOCKS_PER_STAGE = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3]}
 CIFAR_STEM_MAX_SIZE = 64

@@ -17,7 +17,7 @@ from pydantic import Field
 from torch import nn
 
 from worker.zoo.common import Activation, Dropout, activation_layer, check_input_shape, conv_norm_act
-from worker.zoo.registry import ModelOptions, register_model
+from trainboard.plugins import ModelOptions, register_model
 
 HIDDEN_FEATURES = 512  # input features of the last linear layer, fixed by the study
 

@@ -31,7 +31,7 @@ from worker.zoo.common import (
     check_input_shape,
     conv_norm_act,
 )
-from worker.zoo.registry import ModelOptions, register_model
+from trainboard.plugins import ModelOptions, register_model
 
 
 class UNetOptions(ModelOptions):

@@ -27,7 +27,7 @@ from worker.zoo.common import (
     check_input_shape,
     conv_norm_act,
 )
-from worker.zoo.registry import ModelOptions, register_model
+from trainboard.plugins import ModelOptions, register_model
 
 # torchvision's cfgs["A"]: the VGG-11 configuration.
 VGG11_CONFIG: list[int | str] = [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]
