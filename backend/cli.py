@@ -670,14 +670,14 @@ def visible_gpu_count() -> int:
     return sum(1 for line in listing.splitlines() if line.startswith("GPU "))
 
 
-def worker_argv(concurrency: int, loglevel: str) -> list[str]:
+def worker_argv(concurrency: int, loglevel: str, name: str = "trainboard@%h") -> list[str]:
     return [
         sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
         "-P", "prefork",
         "--concurrency", str(concurrency),
         "-O", "fair",  # hand a run to an idle process only, no reservations behind a long run
         "--loglevel", loglevel,
-        "--hostname", "trainboard@%h",
+        "--hostname", name,
     ]  # fmt: skip
 
 
@@ -693,10 +693,17 @@ def worker_argv(concurrency: int, loglevel: str) -> list[str]:
     default="info",
     show_default=True,
 )
-def worker(concurrency: int | None, loglevel: str) -> None:
-    """Start a Celery worker that trains queued runs, one per process."""
+@click.option(
+    "--name",
+    default="trainboard@%h",
+    show_default=True,
+    help="The worker's name, unique per machine (%h: the host name); /catalog says which worker offers what",
+)
+def worker(concurrency: int | None, loglevel: str, name: str) -> None:
+    """Start a Celery worker that trains queued runs, one per process. It loads the plugins
+    installed beside it, consumes the queues of what it can train and publishes its catalog."""
     count = concurrency or max(visible_gpu_count(), 1)
-    argv = worker_argv(count, loglevel.lower())
+    argv = worker_argv(count, loglevel.lower(), name)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execvp(argv[0], argv)  # the worker takes this process over: signals reach Celery directly

@@ -18,7 +18,19 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 
 from backend.api.deps import ReadAuth
-from backend.api.routes import artifacts, catalog, compare, events, health, metrics, runs, stats, studies, ui
+from backend.api.routes import (
+    artifacts,
+    catalog,
+    compare,
+    events,
+    health,
+    metrics,
+    runs,
+    stats,
+    studies,
+    ui,
+    workers,
+)
 from trainboard.settings import Settings, get_settings
 from backend.core.db import get_engine, session_factory
 from backend.core.limits import BodySizeLimit
@@ -142,7 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def swagger_ui() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url=f"{API_PREFIX}/openapi.json", title="trainboard API")
 
-    for module in (runs, metrics, events, artifacts, compare, ui, catalog, health, studies, stats):
+    for module in (runs, metrics, events, artifacts, compare, ui, catalog, workers, health, studies, stats):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.router)  # also at /health for load balancers and compose health checks
     app.include_router(ui.assets)  # /vendor/plotly.min.js, for the frontend

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.utils.catalog import publish_builtin_catalog
 from trainboard.settings import Settings
 from backend.core.db import get_engine
 from backend.core.migrate import upgrade
@@ -84,7 +85,9 @@ def settings(tmp_path, database_url) -> Settings:
 
 @pytest.fixture
 def migrated(settings) -> Settings:
+    """A migrated store where a worker with the built-in zoo has published its catalog."""
     upgrade(get_engine(settings))
+    publish_builtin_catalog(settings)
     return settings
 
 

@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(default=2.0, gt=0, description="A run is lost after 3 missed heartbeats")
     max_attempts: int = Field(default=3, ge=1, le=100, description="Executions of a run before it fails for good")
     recovery_seconds: float = Field(default=5.0, gt=0, description="How often lost runs are looked for")
+    worker_publish_seconds: float = Field(
+        default=30.0, gt=0, description="How often workers publish their catalog (the API tells them)"
+    )
+    catalog_ttl_seconds: float = Field(
+        default=7 * 24 * 3600, gt=0, description="A worker's offer stays in /catalog this long after it was last seen"
+    )
     sqlite_busy_timeout_ms: int = 30_000
     visibility_timeout_seconds: int = Field(default=7 * 24 * 3600, description="Longer than any run")
 

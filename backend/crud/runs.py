@@ -17,12 +17,8 @@ class InvalidTransition(Exception):
     """The run is not in a state that allows the change; the message says why."""
 
 
-def create_run(
-    *, session: Session, name: str, group: str | None, spec: dict, param_count: int | None, macs: int | None
-) -> Run:
-    run = Run(
-        name=name, group=group, spec=spec, status=RunStatus.queued.value, param_count=param_count, macs=macs
-    )
+def create_run(*, session: Session, name: str, group: str | None, spec: dict, queue: str) -> Run:
+    run = Run(name=name, group=group, spec=spec, status=RunStatus.queued.value, queue=queue)
     session.add(run)
     session.flush()
     return run
@@ -113,7 +109,8 @@ def check_lease(run: Run, attempt: int | None) -> None:
 
 def heartbeat(
     *, session: Session, run: Run, epochs_completed: int | None, device_name: str | None, environment: dict | None,
-    attempt: int | None = None, worker_host: str | None = None,
+    attempt: int | None = None, worker_host: str | None = None, param_count: int | None = None,
+    macs: int | None = None,
 ) -> Run:
     if run.status == RunStatus.queued.value and attempt is not None and attempt == run.attempt and attempt > 0:
         # Given up for lost (its heartbeats could not arrive: the API or the network was down), yet the
@@ -129,6 +126,8 @@ def heartbeat(
         run.device_name = device_name
     if environment:
         run.environment = environment
+    if param_count is not None:  # measured by the worker, on the meta device
+        run.param_count, run.macs = param_count, macs
     return run
 
 

@@ -5,5 +5,6 @@ from backend.models.metric import MetricPoint
 from backend.models.run import Run, RunStatus
 from backend.models.study import Study
 from backend.models.token import ApiToken
+from backend.models.worker import Worker
 
-__all__ = ["ApiToken", "Base", "MetricPoint", "Run", "RunStatus", "Study"]
+__all__ = ["ApiToken", "Base", "MetricPoint", "Run", "RunStatus", "Study", "Worker"]

@@ -44,6 +44,8 @@ class Run(Base):
     error: Mapped[str | None] = mapped_column(Text)
     param_count: Mapped[int | None] = mapped_column(BigInteger)
     macs: Mapped[int | None] = mapped_column(BigInteger)
+    # The Celery queue of the run: that of the packages its model and dataset come from (trainboard.queues).
+    queue: Mapped[str | None] = mapped_column(String(500))
     # No ON DELETE action: deleting a study deletes its runs first, in the application, because
     # their artifacts on disk must go too (a database cascade would leave them behind); the key
     # then guarantees that no run ever points to a study that is gone.

@@ -1,11 +1,11 @@
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from backend.models.run import RunStatus
 from backend.schemas.common import Label
-from worker.engine.spec import TrainSpec
+from trainboard.spec import TrainSpec, defer_to_catalog_check
 
 
 class RunCreate(BaseModel):
@@ -13,7 +13,9 @@ class RunCreate(BaseModel):
 
     name: Label | None = Field(default=None, description="Defaults to '<model> on <dataset>'")
     group: Label | None = Field(default=None, description="Group or study the run belongs to")
-    spec: TrainSpec
+    spec: TrainSpec  # kept as sent: the route checks it against the catalog (all problems at once)
+
+    _defer_spec_check = field_validator("spec", mode="wrap")(defer_to_catalog_check)
 
 
 class MetricSummary(BaseModel):
@@ -43,8 +45,9 @@ class RunPublic(BaseModel):
     epochs_completed: int
     cancel_requested: bool
     error: str | None
-    param_count: int | None
+    param_count: int | None = Field(description="Measured by the worker when the run starts")
     macs: int | None
+    queue: str | None = Field(default=None, description="The Celery queue it is routed to")
     study_id: int | None = Field(default=None, description="The study the run belongs to")
     cell: dict[str, Any] | None = Field(default=None, description="Its grid cell in the study: {'model.norm': 'batch'}")
     summary: dict[str, MetricSummary] = Field(
@@ -76,6 +79,8 @@ class RunHeartbeat(BaseModel):
     epochs_completed: int | None = Field(default=None, ge=0)
     device_name: str | None = Field(default=None, max_length=255)
     environment: dict[str, Any] | None = None
+    param_count: int | None = Field(default=None, ge=0, le=2**62, description="Parameters, measured by the worker")
+    macs: int | None = Field(default=None, ge=0, le=2**62, description="Multiply-accumulates per sample")
 
 
 class RunRelease(BaseModel):

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from backend.models.run import RunStatus
 from backend.schemas.common import Label
-from worker.engine.spec import TrainSpec
+from trainboard.spec import TrainSpec, defer_to_catalog_check
 
 MAX_STUDY_RUNS = 1000
 MAX_SEEDS = 50
@@ -27,7 +27,7 @@ class StudyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Label = Field(description="Also the `group` of every run of the study; unique among studies")
-    base_spec: TrainSpec = Field(description="The spec every run starts from")
+    base_spec: TrainSpec = Field(description="The spec every run starts from")  # checked with the catalog
     grid: dict[GridPath, GridValues] = Field(
         default_factory=dict,
         max_length=MAX_GRID_PATHS,
@@ -43,6 +43,8 @@ class StudyCreate(BaseModel):
     max_runs: int = Field(
         default=MAX_STUDY_RUNS, ge=1, le=MAX_STUDY_RUNS, description="Refuse the study if it would make more runs"
     )
+
+    _defer_spec_check = field_validator("base_spec", mode="wrap")(defer_to_catalog_check)
 
     @field_validator("seeds")
     @classmethod
@@ -70,7 +72,8 @@ class StudyCreate(BaseModel):
                 f"this study would make {cells * seeds} runs ({cells} cells x {seeds} seeds), "
                 f"more than max_runs = {self.max_runs}"
             )
-        if isinstance(self.seeds, int) and self.base_spec.seed + self.seeds - 1 > MAX_SEED:
+        base_seed = self.base_spec.get("seed", 0)  # kept as sent (checked with the catalog later)
+        if isinstance(self.seeds, int) and isinstance(base_seed, int) and base_seed + self.seeds - 1 > MAX_SEED:
             raise ValueError(f"base_spec.seed + seeds must stay at most {MAX_SEED}")
         return self
 

@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from trainboard.broker import is_sql_broker
-from trainboard.queues import DEFAULT_QUEUE as QUEUE
 from trainboard.queues import TRAIN_RUN_TASK
 
 
@@ -46,14 +45,16 @@ def _ids(payloads: Iterable[bytes | str]) -> set[int]:
     return found
 
 
-def queued_run_ids(broker_url: str) -> set[int] | None:
-    """Run ids the broker holds, or None when this kind of broker cannot be looked into."""
+def queued_run_ids(broker_url: str, queues: Iterable[str]) -> set[int] | None:
+    """Run ids the broker holds in these queues (or has delivered and not seen acknowledged), or
+    None when this kind of broker cannot be looked into."""
+    queues = sorted(set(queues))
     if broker_url.startswith(("redis://", "rediss://")):
         import redis
 
         client = redis.Redis.from_url(broker_url, socket_timeout=5, socket_connect_timeout=5)
         try:
-            waiting = client.lrange(QUEUE, 0, -1)
+            waiting = [item for queue in queues for item in client.lrange(queue, 0, -1)]
             # Delivered to a worker, not yet acknowledged: kombu keeps [message, exchange, key] here.
             unacked = [json.dumps(json.loads(item)[0]) for item in client.hvals("unacked")]
         finally:
@@ -66,9 +67,11 @@ def queued_run_ids(broker_url: str) -> set[int] | None:
                 tables = sa.inspect(connection).get_table_names()
                 if "kombu_message" not in tables:
                     return set()
-                rows = connection.execute(sa.text(
+                query = sa.text(
                     "SELECT m.payload FROM kombu_message m JOIN kombu_queue q ON m.queue_id = q.id "
-                    "WHERE q.name = :queue AND m.visible"), {"queue": QUEUE})
+                    "WHERE q.name IN :queues AND m.visible"
+                ).bindparams(sa.bindparam("queues", expanding=True))
+                rows = connection.execute(query, {"queues": queues})
                 return _ids(row[0] for row in rows)
         finally:
             engine.dispose()

@@ -1,82 +1,111 @@
-"""The catalog: every model, dataset, optimizer and scheduler with its options, types, defaults
-and bounds, read off the same pydantic classes that validate a `TrainSpec`."""
+"""The catalog as the API serves and enforces it: the union of what recent workers published
+(`trainboard.catalog.WorkerCatalog`), which workers offer each entry, and the queue a run of a
+given model and dataset is routed to."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
-from worker.datasets import DATASETS
-from worker.engine.optim import OPTIMIZERS, SCHEDULERS
-from worker.zoo import MODELS
+from backend.crud import workers as workers_crud
+from backend.models import Worker
+from backend.models.base import utcnow
+from trainboard.catalog import DatasetInfo, ModelInfo, WorkerCatalog, check_spec, describe_options
+from trainboard.options import OPTIMIZERS, SCHEDULERS
+from trainboard.queues import queue_for
+from trainboard.settings import Settings
+from trainboard.spec import TrainSpec
 
-_BOUNDS = {"minimum": "ge", "maximum": "le", "exclusiveMinimum": "gt", "exclusiveMaximum": "lt"}
-
-
-def describe_options(options: type[BaseModel]) -> list[dict[str, Any]]:
-    schema = options.model_json_schema()
-    described = []
-    for name, prop in schema.get("properties", {}).items():
-        if name == "name":
-            continue
-        item: dict[str, Any] = {
-            "name": name,
-            "type": _type_of(prop, schema),
-            "default": prop.get("default"),
-            "description": prop.get("description"),
-        }
-        for json_key, key in _BOUNDS.items():
-            bound = prop.get(json_key, _items(prop).get(json_key))  # a list's bounds are its items'
-            if bound is not None:
-                item[key] = bound
-        if "enum" in prop:
-            item["choices"] = prop["enum"]
-        described.append(item)
-    return described
+_PARSED: dict[str, WorkerCatalog] = {}  # by digest: a catalog is parsed once per change, not per request
 
 
-_TYPES = {"number": "float", "integer": "int", "boolean": "bool", "string": "str"}
+def _parsed(worker: Worker) -> WorkerCatalog:
+    found = _PARSED.get(worker.catalog_digest)
+    if found is None:
+        if len(_PARSED) > 256:
+            _PARSED.clear()
+        found = _PARSED[worker.catalog_digest] = WorkerCatalog.model_validate(worker.catalog)
+    return found
 
 
-def _items(prop: dict[str, Any]) -> dict[str, Any]:
-    """The schema of a list's items (of a tuple's first item: the tuples of options are uniform)."""
-    return prop.get("items") or (prop.get("prefixItems") or [{}])[0]
+@dataclass
+class Catalog:
+    models: dict[str, ModelInfo] = field(default_factory=dict)
+    datasets: dict[str, DatasetInfo] = field(default_factory=dict)
+    offered_by: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # ("model", name) -> workers
+    workers: list[dict[str, Any]] = field(default_factory=list)
+
+    def check(self, raw: Any) -> TrainSpec:
+        """The spec validated against what the workers offer (raises trainboard.catalog.SpecInvalid)."""
+        return check_spec(raw, self.models, self.datasets)
+
+    def queue_of(self, spec: TrainSpec) -> str:
+        return queue_for([self.models[spec.model.name].package, self.datasets[spec.dataset.name].package])
 
 
-def _type_of(prop: dict[str, Any], schema: dict[str, Any]) -> str:
-    if "enum" in prop:
-        return "choice"
-    kind = prop.get("type")
-    if kind == "array":
-        item_kind = _items(prop).get("type")
-        return f"list[{_TYPES.get(item_kind, item_kind or 'any')}]"
-    return _TYPES.get(kind, kind or "any")
+def is_online(worker: Worker, settings: Settings) -> bool:
+    fresh = utcnow() - worker.last_seen_at <= timedelta(seconds=3 * settings.worker_publish_seconds)
+    return worker.stopped_at is None and fresh
 
 
-def build_catalog() -> dict[str, list[dict[str, Any]]]:
+def current_catalog(session: Session, settings: Settings) -> Catalog:
+    """What the workers seen within `catalog_ttl_seconds` offer; for a name offered by several
+    workers, the entry of the most recently seen one (its schema is the one enforced)."""
+    since = utcnow() - timedelta(seconds=settings.catalog_ttl_seconds)
+    catalog = Catalog()
+    for worker in workers_crud.recent_workers(session=session, since=since):
+        published = _parsed(worker)
+        for kind, entries, target in (("model", published.models, catalog.models),
+                                      ("dataset", published.datasets, catalog.datasets)):  # fmt: skip
+            for entry in entries:
+                target.setdefault(entry.name, entry)
+                catalog.offered_by.setdefault((kind, entry.name), []).append(worker.name)
+        catalog.workers.append({
+            "name": worker.name,
+            "hostname": worker.hostname,
+            "online": is_online(worker, settings),
+            "first_seen_at": worker.first_seen_at,
+            "last_seen_at": worker.last_seen_at,
+            "stopped_at": worker.stopped_at,
+            "queues": published.queues,
+            "packages": sorted({e.package for e in [*published.models, *published.datasets]}),
+            "models": [e.name for e in published.models],
+            "datasets": [e.name for e in published.datasets],
+            "broken": [b.model_dump() for b in published.broken],
+            "environment": published.environment,
+        })  # fmt: skip
+    return catalog
+
+
+def dataset_task(session: Session, name: str) -> str | None:
+    """The task of a dataset as any worker ever published it (also one no longer recent: the
+    statistics of old runs still need it), or None."""
+    for worker in workers_crud.recent_workers(session=session, since=datetime.min.replace(tzinfo=timezone.utc)):
+        for entry in _parsed(worker).datasets:
+            if entry.name == name:
+                return entry.task
+    return None
+
+
+def catalog_response(catalog: Catalog) -> dict[str, Any]:
+    """GET /catalog: every entry with its options and the workers that offer it, the optimizers and
+    schedulers (the contract's own), the spec's JSON schema, and the workers."""
+
+    def entries(kind: str, found: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            {**entry.model_dump(exclude={"options_schema"}), "options_schema": entry.options_schema,
+             "workers": catalog.offered_by.get((kind, name), [])}
+            for name, entry in sorted(found.items())
+        ]  # fmt: skip
+
     return {
-        "models": [
-            {
-                "name": m.name,
-                "description": m.description,
-                "task": m.task,
-                "framework": m.framework,
-                "options": describe_options(m.options),
-            }
-            for m in MODELS.values()
-        ],
-        "datasets": [
-            {
-                "name": d.name,
-                "description": d.description,
-                "task": d.task,
-                "input_shape": list(d.shape_for(d.options())),
-                "num_classes": d.num_classes,
-                "options": describe_options(d.options),
-            }
-            for d in DATASETS.values()
-        ],
+        "models": entries("model", catalog.models),
+        "datasets": entries("dataset", catalog.datasets),
         "optimizers": [{"name": name, "options": describe_options(o)} for name, o in OPTIMIZERS.items()],
         "schedulers": [{"name": name, "options": describe_options(o)} for name, o in SCHEDULERS.items()],
+        "spec_schema": TrainSpec.model_json_schema(),
+        "workers": catalog.workers,
     }

@@ -22,6 +22,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from trainboard.queues import DEFAULT_QUEUE
 from trainboard.settings import Settings
 from backend.models import Run, RunStatus
 from backend.models.base import utcnow
@@ -92,14 +93,15 @@ def sweep(
     with factory() as session:
         report = release_stale_runs(session, settings) if release_stale else RecoveryReport()
         queued = session.execute(
-            select(Run.id, Run.updated_at).where(Run.status == RunStatus.queued.value)
+            select(Run.id, Run.updated_at, Run.queue).where(Run.status == RunStatus.queued.value)
         ).all()
-    held = broker_queue.queued_run_ids(settings.resolved_broker_url) if queued else set()
+    queues = {queue or DEFAULT_QUEUE for _, _, queue in queued}
+    held = broker_queue.queued_run_ids(settings.resolved_broker_url, queues) if queued else set()
     now = utcnow()
-    for run_id, updated_at in queued:
+    for run_id, updated_at, queue in queued:
         if run_id in report.requeued or (held is not None and run_id not in held and now - updated_at > ENQUEUE_GRACE):
             try:
-                enqueue_run(celery, run_id)
+                enqueue_run(celery, run_id, queue)
                 report.reenqueued.append(run_id)
             except BrokerUnavailable as exc:
                 log.warning("recovery: cannot enqueue run %s yet: %s", run_id, exc)

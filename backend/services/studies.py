@@ -8,7 +8,7 @@ import copy
 import functools
 import itertools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,10 +34,11 @@ from backend.schemas.study import (
     StudySummary,
 )
 from backend.services import statistics
+from backend.services.catalog import Catalog, dataset_task
 from backend.services.launcher import BrokerUnavailable, enqueue_run
 from trainboard.metrics import direction
-from worker.engine.model_stats import model_size
-from worker.engine.spec import TrainSpec
+from trainboard.catalog import SpecInvalid
+from trainboard.spec import TrainSpec, selection_metric
 
 # Spec fields that pick a registry entry by `name`; a bare string is shorthand for {"name": ...}.
 NAMED_FIELDS = ("model", "dataset", "optimizer", "scheduler")
@@ -136,10 +137,13 @@ def _error(loc: list[Any], msg: str, kind: str = "value_error") -> dict[str, Any
     return {"type": kind, "loc": ["body", *loc], "msg": msg}
 
 
-def plan_runs(*, base_spec: dict[str, Any], grid: dict[str, list[Any]], seeds: list[int]) -> list[PlannedRun]:
+def plan_runs(
+    *, base_spec: dict[str, Any], grid: dict[str, list[Any]], seeds: list[int], catalog: Catalog
+) -> list[PlannedRun]:
     """Every run of the study, seed by seed (each seed covers every cell before the next one
-    starts, so an unfinished study has all its cells), each spec validated. Raises `GridInvalid`
-    naming the grid path and value at fault, before anything is stored."""
+    starts, so an unfinished study has all its cells), each spec validated against what the
+    workers offer. Raises `GridInvalid` naming the grid path and value at fault, before anything
+    is stored."""
     fields = set(TrainSpec.model_fields)
     errors: list[dict[str, Any]] = []
     for path, values in grid.items():
@@ -175,10 +179,10 @@ def plan_runs(*, base_spec: dict[str, Any], grid: dict[str, list[Any]], seeds: l
                         blamed.add((path, chosen[path]))
                         errors.append(_error(["grid", path, chosen[path]], str(exc)))
                     raise
-            validated = TrainSpec.model_validate(spec)
+            validated = catalog.check(spec)
         except ValueError as exc:
-            if isinstance(exc, ValidationError):
-                _blame(exc, spec, cell, chosen, blamed, errors)
+            if isinstance(exc, SpecInvalid):
+                _blame(exc.errors, spec, cell, chosen, blamed, errors)
             if len(errors) >= MAX_REPORTED_ERRORS:
                 break
             continue
@@ -194,7 +198,7 @@ def plan_runs(*, base_spec: dict[str, Any], grid: dict[str, list[Any]], seeds: l
 
 
 def _blame(
-    exc: ValidationError,
+    spec_errors: list[dict[str, Any]],
     spec: dict[str, Any],
     cell: dict[str, Any],
     chosen: dict[str, int],
@@ -205,7 +209,7 @@ def _blame(
     field at fault: the most specific path that is the field, holds it, or lies inside it. An
     error no grid path explains (the dataset does not fit the model the grid chose...) names the
     cell."""
-    for error in exc.errors():
+    for error in spec_errors:
         where = _spec_path(error["loc"], spec)
         message = str(error["msg"]).removeprefix("Value error, ")
         matches = [
@@ -233,57 +237,47 @@ def _blame(
         errors.append(_error(loc, text, error.get("type", "value_error")))
 
 
-def _sizes() -> Callable[[TrainSpec], tuple[int, int]]:
-    """model_size, remembered per model and dataset: a 5x3 grid over the optimizer sizes its
-    ResNet once, not fifteen times."""
-    known: dict[str, tuple[int, int]] = {}
-
-    def size(spec: TrainSpec) -> tuple[int, int]:
-        key = json.dumps(spec.model_dump(mode="json", include={"model", "dataset"}), sort_keys=True)
-        if key not in known:
-            known[key] = model_size(spec)
-        return known[key]
-
-    return size
-
-
-def _store_runs(session: Session, study: Study, planned: list[PlannedRun]) -> list[Run]:
-    size = _sizes()
-    rows = []
-    for item in planned:
-        params, macs = size(item.spec)
-        rows.append({
+def _store_runs(session: Session, study: Study, planned: list[PlannedRun], catalog: Catalog) -> list[Run]:
+    """The runs, each routed to the queue of its model's and dataset's packages; their sizes are
+    measured by the workers that train them."""
+    rows = [
+        {
             "name": run_name(study.name, item.cell, item.seed),
             "spec": item.spec.model_dump(mode="json"),
             "cell": item.cell,
-            "param_count": params,
-            "macs": macs,
-        })  # fmt: skip
+            "queue": catalog.queue_of(item.spec),
+        }
+        for item in planned
+    ]
     return studies_crud.add_runs(session=session, study=study, runs=rows)
 
 
 def _enqueue_all(celery: Celery, runs: list[Run]) -> None:
     for run in runs:
-        enqueue_run(celery, run.id)
+        enqueue_run(celery, run.id, run.queue)
 
 
 # --- submitting, extending, cancelling, deleting -------------------------------------------------
 
 
-def submit_study(*, session: Session, celery: Celery, study_in: StudyCreate) -> Study:
+def submit_study(*, session: Session, celery: Celery, study_in: StudyCreate, catalog: Catalog) -> Study:
     """Validate every run, store the study and its runs in one transaction, then queue them.
     Raises GridInvalid or StudyNameTaken (nothing stored), or BrokerUnavailable (everything
     stored is deleted again)."""
-    base_spec = study_in.base_spec.model_dump(mode="json")
-    seeds = study_seeds(study_in.base_spec.seed, study_in.seeds)
-    planned = plan_runs(base_spec=base_spec, grid=study_in.grid, seeds=seeds)
+    try:
+        checked = catalog.check(study_in.base_spec)
+    except SpecInvalid as exc:
+        raise GridInvalid([_error(["base_spec", *e["loc"]], e["msg"], e["type"]) for e in exc.errors]) from None
+    base_spec = checked.model_dump(mode="json")
+    seeds = study_seeds(checked.seed, study_in.seeds)
+    planned = plan_runs(base_spec=base_spec, grid=study_in.grid, seeds=seeds, catalog=catalog)
     if studies_crud.get_study_by_name(session=session, name=study_in.name) is not None:
         raise StudyNameTaken(f"a study named {study_in.name!r} exists already")
     try:
         study = studies_crud.create_study(
             session=session, name=study_in.name, base_spec=base_spec, grid=study_in.grid, seeds=seeds
         )
-        runs = _store_runs(session, study, planned)
+        runs = _store_runs(session, study, planned, catalog)
         session.commit()
     except IntegrityError as exc:  # the same name, submitted at the same moment
         session.rollback()
@@ -297,7 +291,7 @@ def submit_study(*, session: Session, celery: Celery, study_in: StudyCreate) -> 
     return study
 
 
-def extend_study(*, session: Session, celery: Celery, study: Study, more_seeds: int) -> list[Run]:
+def extend_study(*, session: Session, celery: Celery, study: Study, more_seeds: int, catalog: Catalog) -> list[Run]:
     """Run every cell with `more_seeds` more seeds, numbered on from the largest one used."""
     cells = len(grid_cells(study.grid))
     if len(study.seeds) + more_seeds > MAX_SEEDS:
@@ -311,9 +305,9 @@ def extend_study(*, session: Session, celery: Celery, study: Study, more_seeds: 
     if start + more_seeds - 1 > MAX_SEED:
         raise GridInvalid([_error(["seeds"], f"the seeds would pass {MAX_SEED}")])
     new_seeds = list(range(start, start + more_seeds))
-    planned = plan_runs(base_spec=study.base_spec, grid=study.grid, seeds=new_seeds)
+    planned = plan_runs(base_spec=study.base_spec, grid=study.grid, seeds=new_seeds, catalog=catalog)
     previous = list(study.seeds)
-    runs = _store_runs(session, study, planned)
+    runs = _store_runs(session, study, planned, catalog)
     study.seeds = previous + new_seeds  # a new list: JSON columns see assignments, not appends
     session.commit()
     try:
@@ -449,13 +443,14 @@ class StatsRefused(ValueError):
         self.loc = loc
 
 
-def default_metric(spec: dict[str, Any] | None) -> str:
-    """The metric the runs' best checkpoint is chosen by: test_accuracy, test_dice, or the
-    early-stopping metric."""
+def default_metric(session: Session, spec: dict[str, Any] | None) -> str:
+    """The metric the runs' best checkpoint is chosen by: test_accuracy, test_dice (by the task
+    of the dataset, as the workers published it), or the early-stopping metric."""
     try:
-        return TrainSpec.model_validate(spec or {}).selection_metric
+        validated = TrainSpec.model_validate(spec or {})
     except ValidationError:
         return "test_accuracy"
+    return selection_metric(validated, dataset_task(session, validated.dataset.name))
 
 
 @functools.cache
@@ -689,7 +684,7 @@ def study_stats(*, session: Session, study: Study, options: StatsOptions) -> Sta
         runs=studies_crud.study_runs(session=session, study_id=study.id),
         options=options,
         group_by=group_by,
-        metric=options.metric or default_metric(study.base_spec),
+        metric=options.metric or default_metric(session, study.base_spec),
         cells=grid_cells(study.grid) if group_by == ("cell",) else None,
         study_id=study.id,
     )
@@ -701,5 +696,5 @@ def runs_stats(*, session: Session, runs: list[Run], options: StatsOptions) -> S
         runs=runs,
         options=options,
         group_by=options.group_by or ("group",),
-        metric=options.metric or default_metric(runs[0].spec if runs else None),
+        metric=options.metric or default_metric(session, runs[0].spec if runs else None),
     )

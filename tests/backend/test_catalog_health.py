@@ -113,12 +113,13 @@ def test_catalog_defaults_are_accepted(client, catalog):
 
 @pytest.mark.parametrize("model", sorted(MODELS))
 def test_every_catalog_model_can_be_submitted(client, catalog, model):
-    """Each model, on the first dataset of its task: a 201 with its size, never a 500."""
+    """Each model, on the first dataset of its task: a 201, never a 500. Its size is not known
+    yet: the worker that trains it measures it (tests/worker/test_tasks.py)."""
     task = _by_name(catalog["models"])[model]["task"]
     dataset = next(d["name"] for d in catalog["datasets"] if d["task"] == task)
     run = create_run(client, spec=valid_spec(model=model, dataset=dataset, batch_size=8))
     assert run["spec"]["model"]["name"] == model
-    assert run["param_count"] > 0 and run["macs"] > 0
+    assert run["param_count"] is None and run["queue"] == DEFAULT_QUEUE
 
 
 def test_catalog_is_the_same_each_time(client, catalog):

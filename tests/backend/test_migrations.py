@@ -22,6 +22,7 @@ from backend.core.migrate import (
 )
 from backend.main import create_app
 from backend.models import Base
+from tests.utils.catalog import publish_builtin_catalog
 from tests.utils.factories import API, create_run, epoch_points, post_points
 
 TABLES = {"runs", "metrics"}
@@ -109,6 +110,8 @@ def test_downgrade_to_base_then_upgrade_again(migrated):
     assert _schema_diff(engine) == []
     with TestClient(create_app(migrated)) as client:
         assert client.get(f"{API}/runs").json() == {"data": [], "count": 0}
+        assert client.get(f"{API}/catalog").json()["models"] == []  # the workers' catalogs went with the tables
+        publish_builtin_catalog(migrated)
         assert create_run(client)["status"] == "queued"
 
 

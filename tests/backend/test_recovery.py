@@ -69,16 +69,16 @@ def test_a_lost_run_with_a_cancel_request_ends_cancelled(client):
 
 def test_queued_runs_the_broker_lost_are_enqueued_again(client, migrated):
     run = create_run(client)
-    assert broker_queue.queued_run_ids(migrated.resolved_broker_url) == {run["id"]}
+    assert broker_queue.queued_run_ids(migrated.resolved_broker_url, [DEFAULT_QUEUE]) == {run["id"]}
     with client.app.state.celery.connection_for_write() as connection:
         connection.default_channel.queue_purge(DEFAULT_QUEUE)  # the broker loses its messages
-    assert broker_queue.queued_run_ids(migrated.resolved_broker_url) == set()
+    assert broker_queue.queued_run_ids(migrated.resolved_broker_url, [DEFAULT_QUEUE]) == set()
     assert run_sweep(client).reenqueued == []  # within the grace period after submission
     with client.app.state.session_factory() as session:
         session.execute(update(Run).values(updated_at=utcnow() - timedelta(minutes=1)))
         session.commit()
     assert run_sweep(client).reenqueued == [run["id"]]
-    assert broker_queue.queued_run_ids(migrated.resolved_broker_url) == {run["id"]}
+    assert broker_queue.queued_run_ids(migrated.resolved_broker_url, [DEFAULT_QUEUE]) == {run["id"]}
     assert run_sweep(client).reenqueued == []  # held now: not sent twice
 
 
@@ -113,12 +113,12 @@ def test_redis_queue_and_unacknowledged_messages_are_seen(redis_url, tmp_path):
     celery = create_celery(settings)
     for run_id in (3, 4):
         celery.send_task("trainboard.train_run", args=[run_id])
-    assert broker_queue.queued_run_ids(redis_url) == {3, 4}
+    assert broker_queue.queued_run_ids(redis_url, [DEFAULT_QUEUE]) == {3, 4}
     with celery.connection_for_read() as connection:
         message = connection.SimpleQueue(DEFAULT_QUEUE, no_ack=False).get(timeout=5)  # delivered, not acked
-        assert broker_queue.queued_run_ids(redis_url) == {3, 4}
+        assert broker_queue.queued_run_ids(redis_url, [DEFAULT_QUEUE]) == {3, 4}
         message.ack()
-    assert len(broker_queue.queued_run_ids(redis_url)) == 1
+    assert len(broker_queue.queued_run_ids(redis_url, [DEFAULT_QUEUE])) == 1
 
 
 def test_a_worker_given_up_for_lost_but_alive_carries_on(client):

@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from backend.core.db import get_engine
 from backend.main import create_app
 from backend.models import MetricPoint
-from worker.engine.spec import TrainSpec
+from worker.engine.model_stats import model_size
+from worker.engine.spec import EngineSpec
 from tests.utils.factories import (
     API,
     DEFAULT_MLP_MACS,
@@ -23,6 +24,7 @@ from tests.utils.factories import (
     finish_run,
     post_points,
     queued_messages,
+    report_size,
     run_count,
     start_run,
     valid_spec,
@@ -53,6 +55,8 @@ def _stored_points(settings, run_id: int) -> int:
 
 
 def test_create_returns_queued_run_with_normalised_spec_and_size(client, settings):
+    """Stored with every default filled in from the schema the worker published; sized by the
+    worker when it starts the run."""
     assert queued_messages(settings) == 0
     response = client.post(f"{API}/runs", json={"spec": valid_spec(), "name": "first", "group": "study-a"})
     assert response.status_code == 201, response.text
@@ -62,7 +66,7 @@ def test_create_returns_queued_run_with_normalised_spec_and_size(client, setting
     assert run["name"] == "first"
     assert run["group"] == "study-a"
     # every field of the spec is stored, defaults filled in, exactly as the engine will read it
-    assert run["spec"] == TrainSpec.model_validate(valid_spec()).model_dump(mode="json")
+    assert run["spec"] == EngineSpec.model_validate(valid_spec()).model_dump(mode="json")
     expected_defaults = {
         "model": {"name": "mlp", "hidden_sizes": [128, 64], "activation": "sigmoid", "weight_init": "xavier",
                   "dropout": 0.0},
@@ -76,8 +80,7 @@ def test_create_returns_queued_run_with_normalised_spec_and_size(client, setting
         "device": "auto",
     }
     _assert_includes(run["spec"], expected_defaults)
-    assert run["param_count"] == DEFAULT_MLP_PARAMS == 109386
-    assert run["macs"] == DEFAULT_MLP_MACS == 109184
+    assert run["param_count"] is None and run["macs"] is None  # measured by the worker that trains it
     assert run["attempt"] == 0
     assert run["epochs_completed"] == 0
     assert run["cancel_requested"] is False
@@ -87,6 +90,10 @@ def test_create_returns_queued_run_with_normalised_spec_and_size(client, setting
 
     assert queued_messages(settings) == 1  # exactly one "train this run" message
     assert client.get(f"{API}/runs/{run['id']}").json() == run
+    measured = model_size(EngineSpec.model_validate(run["spec"]))
+    assert measured == (DEFAULT_MLP_PARAMS, DEFAULT_MLP_MACS) == (109386, 109184)
+    sized = report_size(client, run["id"], *measured)
+    assert (sized["param_count"], sized["macs"]) == (109386, 109184)
 
 
 def test_create_defaults_the_name_and_keeps_given_options(client):
@@ -111,8 +118,8 @@ def test_create_defaults_the_name_and_keeps_given_options(client):
             "device": "cpu",
         },
     )
-    assert run["param_count"] == 784 * 32 + 32 + 32 * 10 + 10
-    assert run["macs"] == 784 * 32 + 32 * 10
+    params, macs = model_size(EngineSpec.model_validate(run["spec"]))
+    assert (params, macs) == (784 * 32 + 32 + 32 * 10 + 10, 784 * 32 + 32 * 10)
 
 
 def test_each_submission_queues_one_message(client, settings):
@@ -535,9 +542,12 @@ def test_runs_without_a_value_sort_last_both_ways(client):
 
 
 def test_sort_by_size(client):
-    small = create_run(client, name="small", spec=valid_spec(model={"name": "mlp", "hidden_sizes": [8]}))
-    large = create_run(client, name="large", spec=valid_spec(model={"name": "mlp", "hidden_sizes": [256, 256]}))
-    middle = create_run(client, name="middle")
-    assert small["param_count"] < middle["param_count"] < large["param_count"]
+    runs = {}
+    models = {"small": {"name": "mlp", "hidden_sizes": [8]}, "large": {"name": "mlp", "hidden_sizes": [256, 256]},
+              "middle": "mlp"}
+    for name, model in models.items():
+        run = create_run(client, name=name, spec=valid_spec(model=model))
+        runs[name] = report_size(client, run["id"], *model_size(EngineSpec.model_validate(run["spec"])))
+    assert runs["small"]["param_count"] < runs["middle"]["param_count"] < runs["large"]["param_count"]
     assert _names(client.get(f"{API}/runs", params={"sort": "param_count"})) == ["small", "middle", "large"]
     assert _names(client.get(f"{API}/runs", params={"sort": "-macs"})) == ["large", "middle", "small"]

@@ -16,10 +16,8 @@ from backend.core.db import get_engine
 from backend.core.migrate import alembic_config, upgrade
 from backend.main import create_app
 from backend.models import MetricPoint
-from backend.services import studies as studies_service
 from tests.utils.factories import (
     API,
-    DEFAULT_MLP_PARAMS,
     create_run,
     finish_run,
     post_points,
@@ -28,7 +26,9 @@ from tests.utils.factories import (
     start_run,
     valid_spec,
 )
-from worker.engine.spec import TrainSpec
+from tests.utils.catalog import publish_builtin_catalog
+from trainboard.queues import DEFAULT_QUEUE
+from worker.engine.spec import EngineSpec
 
 UNREACHABLE_BROKER = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 
@@ -72,7 +72,7 @@ def test_a_3x2_grid_with_3_seeds_makes_18_queued_runs(client, settings):
     assert study["grid"] == NORM_X_OPTIMIZER  # as submitted, in order
     assert study["seeds"] == [0, 1, 2]
     assert study["progress"] == {"total": 18, "queued": 18, "running": 0, "completed": 0, "failed": 0, "cancelled": 0}
-    assert study["base_spec"] == TrainSpec.model_validate(CONVNET_BASE).model_dump(mode="json")
+    assert study["base_spec"] == EngineSpec.model_validate(CONVNET_BASE).model_dump(mode="json")
     assert queued_messages(settings) == 18  # one message per run
 
     runs = study_runs(client, study["id"])
@@ -95,8 +95,8 @@ def test_a_3x2_grid_with_3_seeds_makes_18_queued_runs(client, settings):
         # the whole spec: the base, the cell's values, the seed, defaults filled in
         expected = {**CONVNET_BASE, "model": {"name": "convnet", "norm": cell["model.norm"]},
                     "optimizer": cell["optimizer"], "seed": seed}  # fmt: skip
-        assert spec == TrainSpec.model_validate(expected).model_dump(mode="json")
-        assert run["param_count"] > 0 and run["macs"] > 0
+        assert spec == EngineSpec.model_validate(expected).model_dump(mode="json")
+        assert run["param_count"] is None and run["queue"] == DEFAULT_QUEUE  # sized by the worker that trains it
 
     detail = client.get(f"{API}/studies/{study['id']}").json()
     assert [cell["label"] for cell in detail["cells"]] == [
@@ -108,24 +108,6 @@ def test_a_3x2_grid_with_3_seeds_makes_18_queued_runs(client, settings):
         assert [run["seed"] for run in cell["runs"]] == [0, 1, 2]
         assert cell["progress"]["queued"] == 3
         assert all(run["epochs"] == 2 and run["epochs_completed"] == 0 for run in cell["runs"])
-
-
-def test_runs_are_sized_once_per_distinct_model(client, monkeypatch):
-    calls = []
-    real = studies_service.model_size
-
-    def counting(spec):
-        calls.append(spec.model.name)
-        return real(spec)
-
-    monkeypatch.setattr(studies_service, "model_size", counting)
-    grid = {"learning_rate": [1, 0.3, 0.1, 0.01, 0.001], "optimizer": ["adam", "sgd", "rmsprop"]}
-    study = create_study(client, grid=grid, seeds=2, base_spec=valid_spec())
-    assert study["progress"]["total"] == 30
-    assert calls == ["mlp"]  # one model and dataset: sized once, not 30 times
-    runs = study_runs(client, study["id"])
-    assert {run["param_count"] for run in runs} == {DEFAULT_MLP_PARAMS}
-    assert sorted({run["spec"]["learning_rate"] for run in runs}) == [0.001, 0.01, 0.1, 0.3, 1.0]
 
 
 def test_seeds_start_at_the_base_seed_or_are_listed(client):
@@ -377,5 +359,7 @@ def test_upgrading_a_database_with_runs_keeps_them_and_their_metrics(settings):
         old = client.get(f"{API}/runs/{run_id}").json()
         assert (old["name"], old["study_id"], old["cell"]) == ("old", None, None)
         assert old["summary"]["test_accuracy"]["final"] == 0.9
+        assert old["queue"] == DEFAULT_QUEUE  # 0004: every run before it was of the built-in zoo
+        publish_builtin_catalog(settings)
         study = create_study(client, base_spec=valid_spec(), grid={}, seeds=1)
         assert study_runs(client, study["id"])[0]["id"] > run_id

@@ -53,6 +53,15 @@ def start_run(client: TestClient, run_id: int, worker_host: str = "w1", headers=
     return response.json()
 
 
+def report_size(client: TestClient, run_id: int, param_count: int, macs: int) -> dict:
+    """Start the run and report its size, as the worker that trains it does (measured on the meta device)."""
+    run = start_run(client, run_id)
+    body = {"attempt": run["attempt"], "param_count": param_count, "macs": macs}
+    response = client.post(f"{API}/runs/{run_id}/heartbeat", json=body)
+    assert response.status_code == 200, response.text
+    return client.get(f"{API}/runs/{run_id}").json()
+
+
 def finish_run(client: TestClient, run_id: int, status: str = "completed", headers=None, **fields: Any) -> dict:
     response = client.post(f"{API}/runs/{run_id}/finish", json={"status": status, **fields}, headers=headers)
     assert response.status_code == 200, response.text

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
 from backend.api.deps import (
@@ -36,8 +37,9 @@ from backend.schemas.run import (
     RunStart,
 )
 from backend.services import artifacts
+from backend.services.catalog import current_catalog
 from backend.services.launcher import BrokerUnavailable, enqueue_run
-from worker.engine.model_stats import model_size
+from trainboard.catalog import SpecInvalid
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -62,22 +64,25 @@ def with_summaries(session: Session, runs: list[Run]) -> list[RunPublic]:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, dependencies=[WriteAuth])
-def create_run(run_in: RunCreate, session: SessionDep, celery: CeleryDep) -> RunPublic:
-    """Validate, store and commit the run, then queue it. Any bad value is a 422 naming the field,
-    and then nothing is stored or queued."""
-    spec = run_in.spec
-    params, macs = model_size(spec)
+def create_run(run_in: RunCreate, session: SessionDep, celery: CeleryDep, settings: SettingsDep) -> RunPublic:
+    """Validate the spec against what the workers offer, store and commit the run, then queue it
+    where only workers with its model and dataset take it. Any bad value is a 422 naming the
+    field, and then nothing is stored or queued. Its size is measured by the worker that trains it."""
+    catalog = current_catalog(session, settings)
+    try:
+        spec = catalog.check(run_in.spec)
+    except SpecInvalid as exc:
+        raise RequestValidationError([{**e, "loc": ["body", "spec", *e["loc"]]} for e in exc.errors]) from None
     run = runs_crud.create_run(
         session=session,
         name=run_in.name or f"{spec.model.name} on {spec.dataset.name}",
         group=run_in.group,
         spec=spec.model_dump(mode="json"),
-        param_count=params,
-        macs=macs,
+        queue=catalog.queue_of(spec),
     )
     session.commit()
     try:
-        enqueue_run(celery, run.id)
+        enqueue_run(celery, run.id, run.queue)
     except BrokerUnavailable as exc:
         session.delete(run)
         session.commit()
@@ -178,6 +183,8 @@ def heartbeat(run: RunDep, body: RunHeartbeat, session: SessionDep, hub: HubDep)
         environment=body.environment,
         attempt=body.attempt,
         worker_host=body.worker_host,
+        param_count=body.param_count,
+        macs=body.macs,
     )
     _commit_and_notify(session, hub, run)
     stop = run.cancel_requested or run.status != RunStatus.running.value
@@ -207,7 +214,7 @@ def release_run(run: RunDep, body: RunRelease, session: SessionDep, hub: HubDep,
         raise HTTPException(status_code=409, detail=str(exc)) from exc
     public = _commit_and_notify(session, hub, run)
     try:
-        enqueue_run(celery, run.id)
+        enqueue_run(celery, run.id, run.queue)
     except BrokerUnavailable:
         pass  # the run is queued in the database: the recovery sweep enqueues it when the broker is back
     return public

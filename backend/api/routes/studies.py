@@ -15,6 +15,7 @@ from backend.models import Study
 from backend.schemas.stats import StatsPublic
 from backend.schemas.study import StudiesPublic, StudyCreate, StudyExtend, StudyPublic
 from backend.services import artifacts, studies
+from backend.services.catalog import current_catalog
 from backend.services.launcher import BrokerUnavailable
 from backend.services.studies import GridInvalid, StatsRefused, StudyNameTaken
 
@@ -32,12 +33,14 @@ StudyDep = Annotated[Study, Depends(get_study_or_404)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, dependencies=[WriteAuth])
-def create_study(study_in: StudyCreate, session: SessionDep, celery: CeleryDep) -> StudyPublic:
+def create_study(study_in: StudyCreate, session: SessionDep, celery: CeleryDep, settings: SettingsDep) -> StudyPublic:
     """Expand the grid, validate every run's spec, store the study and all its runs in one
     transaction, then queue them. A bad grid value is a 422 naming its path and index
     (["body", "grid", "model.norm", 1]), and then nothing is stored or queued."""
     try:
-        study = studies.submit_study(session=session, celery=celery, study_in=study_in)
+        study = studies.submit_study(
+            session=session, celery=celery, study_in=study_in, catalog=current_catalog(session, settings)
+        )
     except GridInvalid as exc:
         raise HTTPException(status_code=422, detail=exc.errors) from exc
     except StudyNameTaken as exc:
@@ -65,10 +68,13 @@ def read_study(study: StudyDep, session: SessionDep) -> StudyPublic:
 
 
 @router.post("/{study_id}/extend", dependencies=[WriteAuth])
-def extend_study(study: StudyDep, body: StudyExtend, session: SessionDep, celery: CeleryDep) -> StudyPublic:
+def extend_study(
+    study: StudyDep, body: StudyExtend, session: SessionDep, celery: CeleryDep, settings: SettingsDep
+) -> StudyPublic:
     """Run every cell with `seeds` more seeds, numbered on from the largest one used."""
     try:
-        studies.extend_study(session=session, celery=celery, study=study, more_seeds=body.seeds)
+        studies.extend_study(session=session, celery=celery, study=study, more_seeds=body.seeds,
+                             catalog=current_catalog(session, settings))
     except GridInvalid as exc:
         raise HTTPException(status_code=422, detail=exc.errors) from exc
     except BrokerUnavailable as exc:
