@@ -25,11 +25,11 @@ class Stack:
         self.log_dir = log_dir
         self.processes: dict[str, subprocess.Popen] = {}
 
-    def start(self, name: str, *args: str) -> subprocess.Popen:
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "wb")
         process = subprocess.Popen(
             [sys.executable, "-m", "backend.cli", *args],
-            env=self.env,
+            env={**self.env, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # so the whole worker (parent and pool) can be signalled at once
@@ -55,6 +55,28 @@ class Stack:
                 pass
             time.sleep(0.2)
         raise TimeoutError(f"the API did not become healthy in {timeout}s:\n{self.logs()}")
+
+    def start_worker(self, name: str, *, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """A worker named `name`@host; it publishes its catalog once it is ready (`wait_for_workers`)."""
+        return self.start(name, "worker", "--concurrency", "1", "--name", f"{name}@%h", env=env)
+
+    def online_workers(self) -> dict[str, dict]:
+        response = httpx.get(f"{self.api_url}/api/v1/workers", timeout=5)
+        response.raise_for_status()
+        return {w["name"].split("@")[0]: w for w in response.json()["data"] if w["online"]}
+
+    def wait_for_workers(self, *names: str, timeout: float = 90) -> dict[str, dict]:
+        """Until each named worker has published its catalog (so runs of what it offers are accepted)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {process.returncode}:\n{self.logs()}")
+            online = self.online_workers()
+            if all(name in online for name in names):
+                return online
+            time.sleep(0.2)
+        raise TimeoutError(f"workers {names} did not publish their catalog in {timeout}s:\n{self.logs()}")
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
         process = self.processes.pop(name)
@@ -83,8 +105,9 @@ def running_stack(env: dict[str, str], log_dir: Path, workers: int = 1) -> Itera
         assert stack.cli("migrate").returncode == 0, stack.logs()
         stack.start("api", "api", "--port", env["TRAINBOARD_PORT"])
         for index in range(workers):
-            stack.start(f"worker{index}", "worker", "--concurrency", "1")
+            stack.start_worker(f"worker{index}")
         stack.wait_healthy()
+        stack.wait_for_workers(*(f"worker{index}" for index in range(workers)))
         yield stack
     except BaseException:
         print(stack.logs())

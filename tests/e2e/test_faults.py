@@ -65,7 +65,7 @@ def test_worker_killed_mid_run_resumes_elsewhere(tmp_path):
         wait_for(lambda: get_run(stack, run_id)["epochs_completed"] >= 2, "two epochs")
         stack.stop("worker0", signal.SIGKILL)  # the whole worker, pool included, mid-epoch
         killed_at = time.monotonic()
-        stack.start("worker1", "worker", "--concurrency", "1")
+        stack.start_worker("worker1")
 
         requeued = wait_for(lambda: (r := get_run(stack, run_id))["attempt"] == 2 and r, "a second attempt")
         assert time.monotonic() - killed_at < 60
@@ -89,7 +89,7 @@ def test_worker_stopped_gracefully_hands_the_run_back(tmp_path):
         assert released["status"] == "queued", released  # handed back, not failed, not lost
         assert released["error"] is None
 
-        stack.start("worker1", "worker", "--concurrency", "1")
+        stack.start_worker("worker1")
         done = wait_for(lambda: (r := get_run(stack, run_id))["status"] in ("completed", "failed") and r, "the end",
                         timeout=200)
         assert done["status"] == "completed", done["error"]
