@@ -22,7 +22,9 @@ import pytest
 import uvicorn
 from click.testing import CliRunner, Result
 
-from backend.cli import RunProgress, cli, iter_sse, visible_gpu_count
+from backend.cli import cli
+from backend.cli.progress import RunProgress, iter_sse
+from backend.cli.supervisor import visible_gpu_count
 from trainboard.settings import get_settings
 from backend.main import create_app
 from tests.utils.live_server import serve
