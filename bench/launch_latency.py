@@ -23,7 +23,6 @@ from datetime import datetime
 import httpx
 
 from bench.common import (
-    REPO_ROOT,
     Processes,
     bench_env,
     free_port,
@@ -46,24 +45,7 @@ SETUPS = {"redis": "Redis broker + Postgres store", "embedded": "embedded: SQLit
 
 def worker_argv() -> list[str]:
     """The worker as `trainboard worker --concurrency 1` starts it."""
-    if (REPO_ROOT / "backend" / "cli.py").exists():
-        return [sys.executable, "-m", "backend.cli", "worker", "--concurrency", "1"]
-    return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "worker.celery_app",
-        "worker",
-        "-P",
-        "prefork",
-        "--concurrency",
-        "1",
-        "-O",
-        "fair",
-        "--loglevel",
-        "info",
-    ]
+    return [sys.executable, "-m", "backend.cli", "worker", "--concurrency", "1"]
 
 
 def _timestamp(value: str | None) -> float:
