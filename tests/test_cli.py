@@ -156,7 +156,8 @@ def test_submit_bad_value_is_one_line_and_stores_nothing(api_url):
 def test_submit_usage_errors_are_one_line(api_url, tmp_path):
     assert_one_line_error(invoke("submit", *SPEC_ARGS, "--set", "learning_rate"), "bad --set 'learning_rate'")
     assert_one_line_error(invoke("submit", *SPEC_ARGS, "--set", "model.hidden_sizes=[1,"), "bad --set value")
-    assert_one_line_error(invoke("submit", *SPEC_ARGS, "--set", "epochs.x=1"), "cannot set epochs.x")
+    nested = invoke("submit", *SPEC_ARGS, "--set", "epochs.x=1")
+    assert_one_line_error(nested, "cannot set epochs.x: epochs is 3, not an object")
     assert_one_line_error(invoke("submit", str(tmp_path / "missing.yaml")), "cannot read spec file")
     broken = tmp_path / "broken.yaml"
     broken.write_text("model: [mlp\nepochs: 3\n")

@@ -10,10 +10,9 @@ import httpx
 
 from backend.cli.common import load_settings, one_line
 from trainboard.settings import Settings
+from trainboard.spec_paths import NAMED_FIELDS
 
 API_PREFIX = "/api/v1"
-# Spec fields that pick a registry entry by `name`; a bare string is shorthand for {"name": ...}.
-NAMED_FIELDS = ("model", "dataset", "optimizer", "scheduler")
 
 
 def api_client(settings: Settings, *, read_timeout: float = 60.0) -> httpx.Client:

@@ -14,7 +14,7 @@ import click
 import yaml
 
 from backend.cli.common import one_line
-from backend.cli.http import NAMED_FIELDS
+from trainboard.spec_paths import NotAnObject, set_path
 
 _SCIENTIFIC = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 
@@ -54,23 +54,6 @@ def parse_assignment(text: str) -> tuple[list[str], Any]:
         reason = getattr(exc, "problem", None) or exc
         raise click.UsageError(f"bad --set value for {key.strip()}: {one_line(str(reason))}") from None
     return [k.strip() for k in keys], value
-
-
-def set_path(spec: dict[str, Any], keys: list[str], value: Any) -> None:
-    """Set spec[keys[0]][keys[1]]... = value, creating objects on the way; a bare entry name
-    ("model": "mlp") becomes {"name": "mlp"} so that its options can be added."""
-    node = spec
-    for depth, key in enumerate(keys[:-1]):
-        child = node.get(key)
-        if child is None:
-            child = node[key] = {}
-        elif isinstance(child, str) and depth == 0 and key in NAMED_FIELDS:
-            child = node[key] = {"name": child}
-        elif not isinstance(child, dict):
-            where = ".".join(keys[: depth + 1])
-            raise click.UsageError(f"cannot set {'.'.join(keys)}: {where} is {child!r}, not an object")
-        node = child
-    node[keys[-1]] = value
 
 
 def set_entry_name(spec: dict[str, Any], field: str, name: str) -> None:
@@ -134,7 +117,10 @@ def build_submission(
             set_entry_name(spec, field, entry)
     for text in assignments:
         keys, value = parse_assignment(text)
-        set_path(spec, keys, value)
+        try:
+            set_path(spec, keys, value)
+        except NotAnObject as exc:
+            raise click.UsageError(f"cannot set {exc.path}: {exc.where} is {exc.value!r}, not an object") from None
     if name is not None:
         body["name"] = name
     if group is not None:
