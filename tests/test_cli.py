@@ -23,7 +23,8 @@ import uvicorn
 from click.testing import CliRunner, Result
 
 from backend.cli import cli
-from backend.cli.progress import RunProgress, iter_sse
+from backend.cli import progress as cli_progress
+from backend.cli.progress import RunProgress
 from backend.cli.supervisor import visible_gpu_count
 from trainboard.settings import get_settings
 from backend.main import create_app
@@ -308,10 +309,49 @@ def test_live_progress_line_rewrites_itself(capsys, monkeypatch):
     assert "ETA 3m00s" in out
 
 
-def test_sse_parser():
-    lines = [": ping", "event: state", 'data: {"a":', "data: 1}", "", "id: 7", "event: metrics", "data: {}", "",
-             "", "data: tail"]  # fmt: skip
-    assert list(iter_sse(lines)) == [("state", '{"a":\n1}', None), ("metrics", "{}", "7"), ("message", "tail", None)]
+def serve_streams(monkeypatch, *bodies: str, content_type: str = "text/event-stream") -> list[str | None]:
+    """`watch` reads these bodies, one per connection, from an API that is only an httpx mock
+    transport; returns the Last-Event-ID each connection sent (reconnections do not wait)."""
+    sent: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("last-event-id"))
+        return httpx.Response(200, headers={"content-type": content_type}, content=bodies[len(sent) - 1].encode())
+
+    def mock_client(settings, **options) -> httpx.Client:
+        return httpx.Client(base_url=f"{settings.api_url}/api/v1", transport=httpx.MockTransport(handler))
+
+    monkeypatch.setenv("TRAINBOARD_API_URL", "http://api.test")
+    monkeypatch.setattr(cli_progress, "api_client", mock_client)
+    monkeypatch.setattr(cli_progress.time, "sleep", lambda seconds: None)
+    return sent
+
+
+def test_watch_resumes_a_dropped_stream_after_the_last_event(monkeypatch):
+    def state(status: str, done: int) -> str:
+        run = {"id": 9, "name": "flaky", "status": status, "spec": {"epochs": 2}, "epochs_completed": done}
+        return f"event: state\ndata: {json.dumps(run)}\n\n"
+
+    def metrics(event_id: int, step: int) -> str:
+        points = [{"name": "train_loss", "step": step, "value": 1.0 / step}]
+        return f"id: {event_id}\nevent: metrics\ndata: {json.dumps({'points': points})}\n\n"
+
+    sent = serve_streams(
+        monkeypatch,
+        state("running", 0) + metrics(11, 1) + 'event: metrics\ndata: {"poi',  # dropped in the middle of an event
+        state("running", 1) + metrics(12, 2) + state("completed", 2) + 'event: end\ndata: {"status": "completed"}\n\n',
+    )
+    result = invoke("watch", "9")
+    assert result.exit_code == 0, result.output
+    assert sent == [None, "11"]
+    assert [line.split()[1] for line in result.stdout.splitlines() if line.startswith("epoch ")] == ["1/2", "2/2"]
+    assert result.stdout.splitlines()[-1] == "run 9 completed: 2/2 epochs"
+
+
+def test_watch_of_something_other_than_the_api_is_one_line(monkeypatch):
+    serve_streams(monkeypatch, "<html></html>", content_type="text/html")
+    message = assert_one_line_error(invoke("watch", "9"), "http://api.test did not answer like the trainboard API")
+    assert message.endswith("is TRAINBOARD_API_URL right?")
 
 
 # --- auth and reachability -----------------------------------------------------------------------

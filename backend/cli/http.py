@@ -33,6 +33,12 @@ def unreachable(settings: Settings, exc: httpx.TransportError) -> click.ClickExc
     return click.ClickException(f"lost the connection to the trainboard API at {settings.api_url}: {reason}")
 
 
+def not_the_api(settings: Settings) -> click.ClickException:
+    return click.ClickException(
+        f"{settings.api_url} did not answer like the trainboard API: is TRAINBOARD_API_URL right?"
+    )
+
+
 def _format_location(loc: list[Any]) -> str:
     parts = list(loc)
     if parts and parts[0] == "body":
@@ -84,6 +90,4 @@ def api_call(method: str, path: str, **kwargs: Any) -> Any:
     try:
         return response.json()
     except ValueError:
-        raise click.ClickException(
-            f"{settings.api_url} did not answer like the trainboard API: is TRAINBOARD_API_URL right?"
-        ) from None
+        raise not_the_api(settings) from None

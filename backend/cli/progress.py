@@ -7,43 +7,20 @@ import json
 import shutil
 import sys
 import time
-from collections.abc import Iterable, Iterator
 from typing import Any, NoReturn
 
 import click
 import httpx
 
 from backend.cli.common import duration, load_settings, one_line, total_epochs
-from backend.cli.http import api_client, error_message, unreachable
+from backend.cli.http import api_client, error_message, not_the_api, unreachable
+from trainboard.sse import NotAnEventStream, stream_events
 
 # SSE streams: the server pings every 15 s, so a silent minute means the connection is dead.
 STREAM_READ_TIMEOUT = 60.0
 # The scores `watch` shows after the losses, when the run reports them: (metric, label, format).
 SCORE_METRICS = (("test_accuracy", "test acc", ".2%"), ("test_dice", "dice", ".4f"), ("test_iou", "IoU", ".4f"))
 WATCH_RECONNECTS = 5
-
-
-def iter_sse(lines: Iterable[str]) -> Iterator[tuple[str, str, str | None]]:
-    """(event, data, id) for each event of a text/event-stream, given its lines."""
-    event, data, event_id = "message", [], None
-    for line in lines:
-        if not line:  # a blank line ends an event
-            if data:
-                yield event, "\n".join(data), event_id
-            event, data, event_id = "message", [], None
-            continue
-        if line.startswith(":"):  # comment (the server's keep-alive ping)
-            continue
-        field, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if field == "event":
-            event = value
-        elif field == "data":
-            data.append(value)
-        elif field == "id":
-            event_id = value
-    if data:
-        yield event, "\n".join(data), event_id
 
 
 class RunProgress:
@@ -181,33 +158,33 @@ def follow_run(run_id: int) -> int:
     """Follow a run until it ends: 0 when it completed, 1 when it failed, was cancelled or deleted."""
     settings = load_settings()
     progress = RunProgress(run_id, live=sys.stdout.isatty())
-    cursor: str | None = None  # id of the last metrics event: a reconnect resumes after it
+    cursor: str | None = None  # id of the last event received: a reconnect resumes after it
     failures = 0
     final: str | None = None
     with api_client(settings, read_timeout=STREAM_READ_TIMEOUT) as client:
         while True:
-            headers = {"Last-Event-ID": cursor} if cursor else {}
             try:
-                with client.stream("GET", f"/runs/{run_id}/events", headers=headers) as response:
-                    if response.is_error:
-                        response.read()
-                        raise click.ClickException(error_message(response))
-                    for event, data, event_id in iter_sse(response.iter_lines()):
+                with stream_events(client, f"/runs/{run_id}/events", last_event_id=cursor) as events:
+                    for event in events:
                         failures = 0
-                        payload = json.loads(data)
-                        if event == "state":
+                        cursor = event.id or cursor
+                        payload = json.loads(event.data)
+                        if event.event == "state":
                             progress.on_state(payload)
-                        elif event == "metrics":
+                        elif event.event == "metrics":
                             progress.on_metrics(payload.get("points", []))
-                            cursor = event_id or cursor
-                        elif event == "heartbeat":
+                        elif event.event == "heartbeat":
                             progress.on_heartbeat(payload)
-                        elif event == "end":
+                        elif event.event == "end":
                             final = payload.get("status", "?")
                             break
                 if final is not None:
                     break
                 problem: httpx.TransportError = httpx.RemoteProtocolError("the stream ended before the run did")
+            except httpx.HTTPStatusError as exc:
+                raise click.ClickException(error_message(exc.response)) from None
+            except NotAnEventStream:
+                raise not_the_api(settings) from None
             except httpx.TransportError as exc:
                 problem = exc
             # A dropped stream (API restart, network): reconnect a few times, resuming after
