@@ -446,6 +446,24 @@ def test_visible_gpu_count(monkeypatch, tmp_path):
     assert visible_gpu_count() == 0
 
 
+@pytest.mark.parametrize(
+    ("module", "forbidden"),
+    [
+        ("backend.cli", ["torch", "celery", "sqlalchemy", "uvicorn", "fastapi", "worker", "backend.main"]),
+        ("trainboard.sse", ["torch", "backend", "worker"]),
+        ("trainboard.spec_paths", ["torch", "backend", "worker"]),
+    ],
+)
+def test_client_imports_stay_light(module, forbidden):
+    """Client commands start quickly: the command line imports the heavy parts inside the
+    commands that need them, and the contract package never imports torch, backend or worker."""
+    found = "sorted(m for m in sys.modules for f in FORBIDDEN if m == f or m.startswith(f + '.'))"
+    code = f"import sys, {module}; FORBIDDEN = {forbidden!r}; print({found})"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert loaded.strip() == "[]"
+
+
 # --- trainboard up: real processes, a real worker training (marked e2e: `-m "not e2e"` skips them) ----
 
 
