@@ -396,22 +396,3 @@ def redis_database(url: str = REDIS_URL) -> Iterator[str]:
         with contextlib.suppress(redis.RedisError):
             client.flushdb()
         client.close()
-
-
-# --- Server-Sent Events ----------------------------------------------------------------------
-
-
-def iter_sse(response: httpx.Response) -> Iterator[tuple[str, str, str | None]]:
-    """(event, data, id) of each event of a streaming response, as soon as its blank line arrives."""
-    event, data, event_id = "message", [], None
-    for line in response.iter_lines():
-        if line == "":
-            if data:
-                yield event, "\n".join(data), event_id
-            event, data, event_id = "message", [], None
-        elif line.startswith("event:"):
-            event = line[6:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].lstrip())
-        elif line.startswith("id:"):
-            event_id = line[3:].strip()

@@ -23,11 +23,9 @@ from datetime import datetime
 import httpx
 
 from bench.common import (
-    REPO_ROOT,
     Processes,
     bench_env,
     free_port,
-    iter_sse,
     main_wrapper,
     migrate,
     percentile,
@@ -40,30 +38,14 @@ from bench.common import (
     temp_dir,
 )
 from bench.ingestion import TINY_SPEC
+from trainboard.sse import stream_events
 
 SETUPS = {"redis": "Redis broker + Postgres store", "embedded": "embedded: SQLite store + SQLite broker"}
 
 
 def worker_argv() -> list[str]:
     """The worker as `trainboard worker --concurrency 1` starts it."""
-    if (REPO_ROOT / "backend" / "cli.py").exists():
-        return [sys.executable, "-m", "backend.cli", "worker", "--concurrency", "1"]
-    return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "worker.celery_app",
-        "worker",
-        "-P",
-        "prefork",
-        "--concurrency",
-        "1",
-        "-O",
-        "fair",
-        "--loglevel",
-        "info",
-    ]
+    return [sys.executable, "-m", "backend.cli", "worker", "--concurrency", "1"]
 
 
 def _timestamp(value: str | None) -> float:
@@ -78,14 +60,14 @@ def launch_one(api: httpx.Client, base_url: str, name: str, timeout: float, proc
     run_id = response.json()["id"]
     seen_running = float("nan")
     deadline = time.monotonic() + timeout
-    with httpx.stream(
-        "GET", f"{base_url}/api/v1/runs/{run_id}/events", timeout=httpx.Timeout(min(timeout, 30), connect=5)
-    ) as stream:
-        stream.raise_for_status()
-        for event, data, _ in iter_sse(stream):
-            if event == "state" and json.loads(data)["status"] != "queued" and math.isnan(seen_running):
+    with (
+        httpx.Client(timeout=httpx.Timeout(min(timeout, 30), connect=5)) as client,
+        stream_events(client, f"{base_url}/api/v1/runs/{run_id}/events") as events,
+    ):
+        for event in events:
+            if event.event == "state" and event.json()["status"] != "queued" and math.isnan(seen_running):
                 seen_running = time.time() - sent
-            if event == "end":
+            if event.event == "end":
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"run {run_id} did not end within {timeout:.0f}s:\n{processes.log_tail('worker')}")

@@ -20,7 +20,6 @@ from bench.common import (
     Processes,
     bench_env,
     free_port,
-    iter_sse,
     main_wrapper,
     migrate,
     percentile,
@@ -32,6 +31,7 @@ from bench.common import (
     temp_dir,
 )
 from bench.ingestion import TINY_SPEC
+from trainboard.sse import stream_events
 
 PROBE = "latency_probe"
 
@@ -54,20 +54,19 @@ class Reader(threading.Thread):
         deadline = time.monotonic() + self.timeout
         try:
             with httpx.Client(timeout=httpx.Timeout(30, connect=5)) as client:
-                with client.stream("GET", self.url) as response:
-                    self._response = response
-                    response.raise_for_status()
-                    for event, data, _ in iter_sse(response):
+                with stream_events(client, self.url) as events:
+                    self._response = events.response
+                    for event in events:
                         now = time.perf_counter()
-                        if event == "state":
+                        if event.event == "state":
                             self.connected.set()
-                        elif event == "metrics":
-                            points = json.loads(data)["points"]
+                        elif event.event == "metrics":
+                            points = event.json()["points"]
                             self.points_per_event.append(len(points))
                             for point in points:
                                 if point["name"] == PROBE:
                                     self.arrivals.setdefault(point["step"], now)
-                        if event == "end" or self._stopping.is_set() or time.monotonic() > deadline:
+                        if event.event == "end" or self._stopping.is_set() or time.monotonic() > deadline:
                             return
         except BaseException as exc:  # reported by the main thread
             if not self._stopping.is_set():

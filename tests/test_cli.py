@@ -22,7 +22,10 @@ import pytest
 import uvicorn
 from click.testing import CliRunner, Result
 
-from backend.cli import RunProgress, cli, iter_sse, visible_gpu_count
+from backend.cli import cli
+from backend.cli import progress as cli_progress
+from backend.cli.progress import RunProgress
+from backend.cli.supervisor import visible_gpu_count
 from trainboard.settings import get_settings
 from backend.main import create_app
 from tests.utils.live_server import serve
@@ -154,7 +157,8 @@ def test_submit_bad_value_is_one_line_and_stores_nothing(api_url):
 def test_submit_usage_errors_are_one_line(api_url, tmp_path):
     assert_one_line_error(invoke("submit", *SPEC_ARGS, "--set", "learning_rate"), "bad --set 'learning_rate'")
     assert_one_line_error(invoke("submit", *SPEC_ARGS, "--set", "model.hidden_sizes=[1,"), "bad --set value")
-    assert_one_line_error(invoke("submit", *SPEC_ARGS, "--set", "epochs.x=1"), "cannot set epochs.x")
+    nested = invoke("submit", *SPEC_ARGS, "--set", "epochs.x=1")
+    assert_one_line_error(nested, "cannot set epochs.x: epochs is 3, not an object")
     assert_one_line_error(invoke("submit", str(tmp_path / "missing.yaml")), "cannot read spec file")
     broken = tmp_path / "broken.yaml"
     broken.write_text("model: [mlp\nepochs: 3\n")
@@ -305,10 +309,49 @@ def test_live_progress_line_rewrites_itself(capsys, monkeypatch):
     assert "ETA 3m00s" in out
 
 
-def test_sse_parser():
-    lines = [": ping", "event: state", 'data: {"a":', "data: 1}", "", "id: 7", "event: metrics", "data: {}", "",
-             "", "data: tail"]  # fmt: skip
-    assert list(iter_sse(lines)) == [("state", '{"a":\n1}', None), ("metrics", "{}", "7"), ("message", "tail", None)]
+def serve_streams(monkeypatch, *bodies: str, content_type: str = "text/event-stream") -> list[str | None]:
+    """`watch` reads these bodies, one per connection, from an API that is only an httpx mock
+    transport; returns the Last-Event-ID each connection sent (reconnections do not wait)."""
+    sent: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("last-event-id"))
+        return httpx.Response(200, headers={"content-type": content_type}, content=bodies[len(sent) - 1].encode())
+
+    def mock_client(settings, **options) -> httpx.Client:
+        return httpx.Client(base_url=f"{settings.api_url}/api/v1", transport=httpx.MockTransport(handler))
+
+    monkeypatch.setenv("TRAINBOARD_API_URL", "http://api.test")
+    monkeypatch.setattr(cli_progress, "api_client", mock_client)
+    monkeypatch.setattr(cli_progress.time, "sleep", lambda seconds: None)
+    return sent
+
+
+def test_watch_resumes_a_dropped_stream_after_the_last_event(monkeypatch):
+    def state(status: str, done: int) -> str:
+        run = {"id": 9, "name": "flaky", "status": status, "spec": {"epochs": 2}, "epochs_completed": done}
+        return f"event: state\ndata: {json.dumps(run)}\n\n"
+
+    def metrics(event_id: int, step: int) -> str:
+        points = [{"name": "train_loss", "step": step, "value": 1.0 / step}]
+        return f"id: {event_id}\nevent: metrics\ndata: {json.dumps({'points': points})}\n\n"
+
+    sent = serve_streams(
+        monkeypatch,
+        state("running", 0) + metrics(11, 1) + 'event: metrics\ndata: {"poi',  # dropped in the middle of an event
+        state("running", 1) + metrics(12, 2) + state("completed", 2) + 'event: end\ndata: {"status": "completed"}\n\n',
+    )
+    result = invoke("watch", "9")
+    assert result.exit_code == 0, result.output
+    assert sent == [None, "11"]
+    assert [line.split()[1] for line in result.stdout.splitlines() if line.startswith("epoch ")] == ["1/2", "2/2"]
+    assert result.stdout.splitlines()[-1] == "run 9 completed: 2/2 epochs"
+
+
+def test_watch_of_something_other_than_the_api_is_one_line(monkeypatch):
+    serve_streams(monkeypatch, "<html></html>", content_type="text/html")
+    message = assert_one_line_error(invoke("watch", "9"), "http://api.test did not answer like the trainboard API")
+    assert message.endswith("is TRAINBOARD_API_URL right?")
 
 
 # --- auth and reachability -----------------------------------------------------------------------
@@ -401,6 +444,24 @@ def test_visible_gpu_count(monkeypatch, tmp_path):
     assert visible_gpu_count() == 2
     monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
     assert visible_gpu_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("module", "forbidden"),
+    [
+        ("backend.cli", ["torch", "celery", "sqlalchemy", "uvicorn", "fastapi", "worker", "backend.main"]),
+        ("trainboard.sse", ["torch", "backend", "worker"]),
+        ("trainboard.spec_paths", ["torch", "backend", "worker"]),
+    ],
+)
+def test_client_imports_stay_light(module, forbidden):
+    """Client commands start quickly: the command line imports the heavy parts inside the
+    commands that need them, and the contract package never imports torch, backend or worker."""
+    found = "sorted(m for m in sys.modules for f in FORBIDDEN if m == f or m.startswith(f + '.'))"
+    code = f"import sys, {module}; FORBIDDEN = {forbidden!r}; print({found})"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert loaded.strip() == "[]"
 
 
 # --- trainboard up: real processes, a real worker training (marked e2e: `-m "not e2e"` skips them) ----

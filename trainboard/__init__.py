@@ -7,6 +7,8 @@
     trainboard.metrics    which way each metric improves
     trainboard.queues     Celery task and queue names
     trainboard.broker     the Celery app both sides configure from the settings (imports Celery)
+    trainboard.spec_paths a spec value by dotted path (`--set model.hidden_sizes=...`, study grids)
+    trainboard.sse        the Server-Sent Events client of a run's live stream (CLI, benchmarks, tests)
 
 Nothing here imports torch, torchvision, `backend` or `worker`: a test enforces it.
 """

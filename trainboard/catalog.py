@@ -15,7 +15,8 @@ from typing import Any, Literal
 import jsonschema
 from pydantic import BaseModel, Field, ValidationError
 
-from trainboard.spec import NAMED_FIELDS, EntryChoice, TrainSpec, name_shorthand, rule_problems
+from trainboard.spec import EntryChoice, TrainSpec, name_shorthand, rule_problems
+from trainboard.spec_paths import NAMED_FIELDS
 
 Task = Literal["classification", "segmentation"]
 _BOUNDS = {"minimum": "ge", "maximum": "le", "exclusiveMinimum": "gt", "exclusiveMaximum": "lt"}

@@ -23,8 +23,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from trainboard.options import OptimizerSpec, SchedulerSpec
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda|cuda:\d{1,2}|mps)$")
-# Spec fields that pick an entry by `name`; a bare string is shorthand for {"name": ...}.
-NAMED_FIELDS = ("model", "dataset", "optimizer", "scheduler")
 
 METRICS_BY_TASK = {
     "classification": ("train_loss", "test_loss", "test_accuracy", "test_balanced_accuracy"),

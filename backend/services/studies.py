@@ -39,9 +39,8 @@ from backend.services.launcher import BrokerUnavailable, enqueue_run
 from trainboard.metrics import direction
 from trainboard.catalog import SpecInvalid
 from trainboard.spec import TrainSpec, selection_metric
+from trainboard.spec_paths import NAMED_FIELDS, get_path, set_path
 
-# Spec fields that pick a registry entry by `name`; a bare string is shorthand for {"name": ...}.
-NAMED_FIELDS = ("model", "dataset", "optimizer", "scheduler")
 NO_GRID_LABEL = "all runs"
 MAX_REPORTED_ERRORS = 20
 
@@ -107,32 +106,6 @@ class PlannedRun:
     spec: TrainSpec
 
 
-def _set_path(spec: dict[str, Any], keys: list[str], value: Any) -> None:
-    """spec[k0][k1]... = value, creating objects on the way; a bare registry name ("model": "mlp")
-    becomes {"name": "mlp"} so that an option can be set in it."""
-    node = spec
-    for depth, key in enumerate(keys[:-1]):
-        child = node.get(key)
-        if isinstance(child, str) and depth == 0 and key in NAMED_FIELDS:
-            child = node[key] = {"name": child}
-        elif child is None:
-            child = node[key] = {}
-        elif not isinstance(child, dict):
-            raise ValueError(f"{'.'.join(keys[: depth + 1])} is {json.dumps(child)}, not an object with options")
-        node = child
-    node[keys[-1]] = copy.deepcopy(value)
-
-
-def _spec_path(loc: Sequence[Any], spec: dict[str, Any]) -> str:
-    """A pydantic error location in the spec as a dotted path, without the union tag pydantic
-    puts after a registry field: ("model", "convnet", "norm") -> "model.norm"."""
-    parts = [str(part) for part in loc]
-    entry = spec.get(parts[0]) if parts else None
-    if len(parts) >= 2 and parts[0] in NAMED_FIELDS and isinstance(entry, dict) and entry.get("name") == parts[1]:
-        del parts[1]
-    return ".".join(parts)
-
-
 def _error(loc: list[Any], msg: str, kind: str = "value_error") -> dict[str, Any]:
     return {"type": kind, "loc": ["body", *loc], "msg": msg}
 
@@ -173,7 +146,7 @@ def plan_runs(
         try:
             for path in order:
                 try:
-                    _set_path(spec, path.split("."), cell[path])
+                    set_path(spec, path, cell[path])
                 except ValueError as exc:
                     if (path, chosen[path]) not in blamed:
                         blamed.add((path, chosen[path]))
@@ -210,7 +183,7 @@ def _blame(
     error no grid path explains (the dataset does not fit the model the grid chose...) names the
     cell."""
     for error in spec_errors:
-        where = _spec_path(error["loc"], spec)
+        where = ".".join(map(str, error["loc"]))  # locations name spec paths (trainboard.catalog.check_spec)
         message = str(error["msg"]).removeprefix("Value error, ")
         matches = [
             path for path in cell
@@ -471,15 +444,6 @@ def _compact(path: str, value: Any) -> Any:
     return {"name": value["name"], **changed} if changed else value["name"]
 
 
-def _dig(spec: dict[str, Any], path: str) -> Any:
-    node: Any = spec
-    for key in path.split("."):
-        if not isinstance(node, dict):
-            return None
-        node = node.get(key)
-    return node
-
-
 @dataclass
 class _Group:
     label: str
@@ -501,7 +465,7 @@ def _groups(runs: list[Run], group_by: Sequence[str], cells: list[dict[str, Any]
             label = run.group if run.group is not None else "(no group)"
             key, cell = json.dumps(run.group), None
         else:
-            values = {path: _dig(run.spec or {}, path) for path in group_by}
+            values = {path: get_path(run.spec or {}, path) for path in group_by}
             cell = {path: _compact(path, value) for path, value in values.items()}
             key, label = cell_key(values), cell_label(cell)
         groups.setdefault(key, _Group(label, cell)).runs.append(run)

@@ -18,7 +18,7 @@ from backend.api.routes import events as events_route
 from backend.main import create_app
 from tests.utils.factories import API, epoch_points, valid_spec
 from tests.utils.live_server import serve
-from tests.utils.sse import Event, SseReader
+from trainboard.sse import Event, stream_events
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -35,6 +35,11 @@ def api(migrated) -> Iterator[httpx.Client]:
 def _ok(response: httpx.Response) -> dict:
     assert response.status_code in (200, 201), response.text
     return response.json()
+
+
+def _stream(api: httpx.Client, run_id: int, *, last_event_id: str | None = None, deadline_s: float = 30.0):
+    """The run's event stream, its whole reading bounded by `deadline_s`."""
+    return stream_events(api, f"/runs/{run_id}/events", last_event_id=last_event_id, deadline_s=deadline_s)
 
 
 def _new_run(api: httpx.Client, *, start: bool) -> dict:
@@ -72,9 +77,8 @@ def test_finished_run_sends_state_backlog_and_end_then_closes(api):
     _post_epoch(api, run["id"], 2)
     _ok(api.post(f"/runs/{run['id']}/finish", json={"status": "completed", "epochs_completed": 2}))
 
-    with api.stream("GET", f"/runs/{run['id']}/events") as response:
-        assert response.headers["cache-control"].startswith("no-")
-        reader = SseReader(response)
+    with _stream(api, run["id"]) as reader:
+        assert reader.response.headers["cache-control"].startswith("no-")
         events = reader.rest()
     assert reader.closed
     assert [e.event for e in events] == ["state", "metrics", "end"]
@@ -88,8 +92,8 @@ def test_finished_run_sends_state_backlog_and_end_then_closes(api):
 def test_finished_run_without_points(api):
     run = _new_run(api, start=False)
     _ok(api.post(f"/runs/{run['id']}/cancel"))
-    with api.stream("GET", f"/runs/{run['id']}/events") as response:
-        events = SseReader(response).rest()
+    with _stream(api, run["id"]) as reader:
+        events = reader.rest()
     assert [e.event for e in events] == ["state", "end"]
     assert events[0].json()["status"] == "cancelled"
     assert events[1].json() == {"status": "cancelled"}
@@ -113,8 +117,7 @@ def test_running_run_streams_each_epoch_once_in_order(api):
             errors.append(exc)
 
     thread = threading.Thread(target=worker, daemon=True)
-    with api.stream("GET", f"/runs/{run['id']}/events") as response:
-        reader = SseReader(response)
+    with _stream(api, run["id"]) as reader:
         first = reader.next()
         assert first is not None and first.event == "state" and first.json()["status"] == "running"
         thread.start()
@@ -137,8 +140,7 @@ def test_each_epoch_is_pushed_as_it_is_reported(api, monkeypatch):
     re-read is pushed out of reach, so only the wake-up of the writes can deliver them."""
     monkeypatch.setattr(events_route, "RECHECK_SECONDS", 60.0)
     run = _new_run(api, start=True)
-    with api.stream("GET", f"/runs/{run['id']}/events") as response:
-        reader = SseReader(response, deadline_s=40)
+    with _stream(api, run["id"], deadline_s=40) as reader:
         assert reader.next().json()["status"] == "running"
         seen: list[Event] = []
         for epoch in (1, 2, 3):
@@ -164,8 +166,7 @@ def test_each_epoch_is_pushed_as_it_is_reported(api, monkeypatch):
 def test_cancel_of_a_followed_queued_run_ends_the_stream(api, monkeypatch):
     monkeypatch.setattr(events_route, "RECHECK_SECONDS", 60.0)
     run = _new_run(api, start=False)
-    with api.stream("GET", f"/runs/{run['id']}/events") as response:
-        reader = SseReader(response)
+    with _stream(api, run["id"]) as reader:
         assert reader.next().json()["status"] == "queued"
         _ok(api.post(f"/runs/{run['id']}/cancel"))
         tail = reader.rest()
@@ -177,8 +178,7 @@ def test_cancel_of_a_followed_queued_run_ends_the_stream(api, monkeypatch):
 def test_delete_of_a_followed_run_ends_the_stream(api, monkeypatch):
     monkeypatch.setattr(events_route, "RECHECK_SECONDS", 60.0)
     run = _new_run(api, start=False)
-    with api.stream("GET", f"/runs/{run['id']}/events") as response:
-        reader = SseReader(response)
+    with _stream(api, run["id"]) as reader:
         assert reader.next().event == "state"
         assert api.delete(f"/runs/{run['id']}").status_code == 204
         tail = reader.rest()
@@ -191,8 +191,7 @@ def test_reconnect_with_last_event_id_gets_only_newer_points(api):
     _post_epoch(api, run["id"], 1)
     _post_epoch(api, run["id"], 2)
 
-    with api.stream("GET", f"/runs/{run['id']}/events") as response:
-        reader = SseReader(response)
+    with _stream(api, run["id"]) as reader:
         first = reader.until(lambda e: e.event == "metrics")
     assert _points(first) == _expected(1, 2)
     last_id = first[-1].id
@@ -202,19 +201,19 @@ def test_reconnect_with_last_event_id_gets_only_newer_points(api):
     _post_epoch(api, run["id"], 3)
     _ok(api.post(f"/runs/{run['id']}/finish", json={"status": "completed", "epochs_completed": 3}))
 
-    with api.stream("GET", f"/runs/{run['id']}/events", headers={"Last-Event-ID": last_id}) as response:
-        events = SseReader(response).rest()
+    with _stream(api, run["id"], last_event_id=last_id) as reader:
+        events = reader.rest()
     assert [e.event for e in events] == ["state", "metrics", "end"]
     assert _points(events) == _expected(3)
     assert int(events[1].id) > int(last_id)
 
     # the newest id: nothing left to send
-    with api.stream("GET", f"/runs/{run['id']}/events", headers={"Last-Event-ID": events[1].id}) as response:
-        assert [e.event for e in SseReader(response).rest()] == ["state", "end"]
+    with _stream(api, run["id"], last_event_id=events[1].id) as reader:
+        assert [e.event for e in reader.rest()] == ["state", "end"]
 
     # an id that is not a cursor is ignored: the whole backlog again
-    with api.stream("GET", f"/runs/{run['id']}/events", headers={"Last-Event-ID": "garbage"}) as response:
-        assert _points(SseReader(response).rest()) == _expected(1, 2, 3)
+    with _stream(api, run["id"], last_event_id="garbage") as reader:
+        assert _points(reader.rest()) == _expected(1, 2, 3)
 
 
 def test_unknown_run_is_404(api):

@@ -9,7 +9,7 @@ import pytest
 
 from tests.e2e.services import running_stack
 from tests.utils.live_server import free_port
-from tests.utils.sse import SseReader
+from trainboard.sse import stream_events
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -22,8 +22,11 @@ def submit_and_follow(stack, name: str) -> tuple[list, dict]:
     assert response.status_code == 201, response.text
     run_id = response.json()["id"]
     url = f"{stack.api_url}/api/v1/runs/{run_id}/events"
-    with httpx.stream("GET", url, timeout=httpx.Timeout(60, connect=5)) as response:
-        events = [(e.event, e.json(), e.id) for e in SseReader(response, deadline_s=180).rest()]
+    with (
+        httpx.Client(timeout=httpx.Timeout(60, connect=5)) as client,
+        stream_events(client, url, deadline_s=180) as reader,
+    ):
+        events = [(e.event, e.json(), e.id) for e in reader]
     run = httpx.get(f"{stack.api_url}/api/v1/runs/{run_id}", timeout=10).json()
     return events, run
 
