@@ -3,6 +3,8 @@ shape is checked, and every trainboard command in it must be a real subcommand w
 
 from __future__ import annotations
 
+import importlib.metadata
+import re
 from pathlib import Path
 
 import pytest
@@ -50,3 +52,49 @@ def test_the_token_is_required_when_the_api_listens_beyond_localhost():
     for name in ("api", "worker"):
         assert SERVICES[name]["environment"]["TRAINBOARD_BROKER_URL"].startswith("redis://")
         assert SERVICES[name]["environment"]["TRAINBOARD_DATABASE_URL"].startswith("postgresql")
+
+
+ROOT = Path(__file__).resolve().parent.parent
+TORCH = {"torch", "torchvision", "nvidia-cudnn-cu12", "triton"}
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[\s\[<>=!~;(]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _base_requirements(distribution: str) -> list[str]:
+    """What installing `distribution` without extras pulls in: its requirements without an extra marker."""
+    return [r for r in importlib.metadata.requires(distribution) or [] if "extra ==" not in r]
+
+
+def test_two_images_the_apis_without_torch():
+    for name in ("api", "migrate"):
+        assert SERVICES[name]["build"]["dockerfile"] == "docker/api.Dockerfile"
+    assert SERVICES["worker"]["build"]["dockerfile"] == "docker/worker.Dockerfile"
+    api = (ROOT / "docker" / "api.Dockerfile").read_text()
+    installs = [line for line in api.splitlines() if line.startswith("RUN pip install")]
+    assert installs == ["RUN pip install ."], "the API image installs trainboard without extras"
+    assert "COPY worker" not in api
+    assert "pip install '.[worker]'" in (ROOT / "docker" / "worker.Dockerfile").read_text()
+
+
+def test_the_api_images_dependency_list_holds_no_torch():
+    """`pip install .` (the API image): trainboard's requirements without extras, and theirs in turn,
+    as installed here, name neither torch nor torchvision; the `worker` extra does."""
+    seen: set[str] = set()
+    todo = ["trainboard"]
+    while todo:
+        distribution = todo.pop()
+        for requirement in _base_requirements(distribution):
+            name = _name(requirement)
+            assert name not in TORCH, f"{distribution} requires {requirement}: the API image would carry torch"
+            if name not in seen:
+                seen.add(name)
+                try:
+                    importlib.metadata.distribution(name)
+                except importlib.metadata.PackageNotFoundError:
+                    continue  # a requirement whose marker does not apply here
+                todo.append(name)
+    assert {"fastapi", "sqlalchemy", "celery"} <= seen
+    worker_extra = [r for r in importlib.metadata.requires("trainboard") if 'extra == "worker"' in r]
+    assert {"torch", "torchvision"} <= {_name(r) for r in worker_extra}

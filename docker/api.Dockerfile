@@ -1,11 +1,11 @@
-# One image for the API and the workers. The torch wheel from PyPI carries its CUDA libraries;
-# a worker container reaches the GPUs through the NVIDIA container runtime (see docker-compose.yml).
+# The API image: FastAPI, the store, the broker client and the frontend; no torch, no CUDA, no
+# worker code (the API imports the contract, `trainboard/`, only). About a tenth of the worker image.
 FROM python:3.11-slim
 WORKDIR /app
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 COPY pyproject.toml README.md ./
+COPY trainboard ./trainboard
 COPY backend ./backend
-COPY worker ./worker
 COPY frontend ./frontend
 RUN pip install .
 EXPOSE 8000
