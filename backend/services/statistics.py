@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-from scipy import stats
 
 TestName = Literal["mannwhitney", "welch", "wilcoxon"]
 CiMethod = Literal["bootstrap", "t"]
@@ -69,6 +68,7 @@ def describe(
 ) -> Description:
     """n, mean, median, sample std, min, max and a confidence interval of the mean: the
     percentile bootstrap (deterministic for a given seed) or Student's t-interval."""
+    from scipy import stats  # on first use: it costs the API's start a second
     x = np.asarray(values, dtype=float)
     n = len(x)
     if n == 0:
@@ -150,6 +150,7 @@ def _has_ties(*samples: np.ndarray) -> bool:
 
 
 def _mannwhitney(x: np.ndarray, y: np.ndarray) -> tuple[float, float, str]:
+    from scipy import stats  # on first use: it costs the API's start a second
     small = min(len(x), len(y)) <= 8
     if not _has_ties(x, y) and small:
         result, method = stats.mannwhitneyu(x, y, method="exact"), "exact"
@@ -164,6 +165,7 @@ def _mannwhitney(x: np.ndarray, y: np.ndarray) -> tuple[float, float, str]:
 
 
 def _wilcoxon(x: np.ndarray, y: np.ndarray, diffs: np.ndarray, nonzero: np.ndarray) -> tuple[float, float, str]:
+    from scipy import stats  # on first use: it costs the API's start a second
     if len(nonzero) == len(diffs) and not _has_ties(np.abs(nonzero)) and len(diffs) <= 50:
         result, method = stats.wilcoxon(x, y, method="exact"), "exact"
     elif len(diffs) <= 13:  # 2^13 sign patterns at most: the permutation p-value is exact
@@ -179,6 +181,7 @@ def compare(
 ) -> TestResult:
     """Two-sided test of group a against group b, with effect sizes and which one looks better.
     For "wilcoxon", a[i] and b[i] are a pair (the same seed)."""
+    from scipy import stats  # on first use: it costs the API's start a second
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     n_a, n_b = len(x), len(y)
     delta, d = cliffs_delta(x, y), cohens_d(x, y)
