@@ -126,13 +126,28 @@ function metaOf(name, prop) {
   return meta;
 }
 
-// The catalog types int-or-null options as "any": read their real type off the spec schema.
-function refine(kind, entryName, option) {
+// The catalog types int-or-null options as "any": read their real type off the entry's JSON schema
+// (models and datasets publish theirs, from the worker; optimizers and schedulers are in the spec schema).
+function refine(kind, entry, option) {
   if (option.type !== "any") return option;
-  const mapping = schema.properties[kind]?.discriminator?.mapping || {};
-  const ref = mapping[entryName]?.split("/").pop();
-  const prop = schema.$defs?.[ref]?.properties?.[option.name];
+  let prop = entry.options_schema?.properties?.[option.name];
+  if (!prop) {
+    const mapping = schema.properties[kind]?.discriminator?.mapping || {};
+    const ref = mapping[entry.name]?.split("/").pop();
+    prop = schema.$defs?.[ref]?.properties?.[option.name];
+  }
   return prop ? { ...metaOf(option.name, prop), description: option.description } : option;
+}
+
+// Where an entry comes from and who can train it: "from my-plugin 0.1 · on gpu-box (2 workers)".
+function provenance(entry) {
+  if (!entry.package) return null;
+  const from = entry.package === "trainboard" ? "built in" : `from ${entry.package}${entry.package_version ? ` ${entry.package_version}` : ""}`;
+  const workers = entry.workers || [];
+  const online = new Set((catalog.workers || []).filter((w) => w.online).map((w) => w.name));
+  const live = workers.filter((name) => online.has(name)).length;
+  const on = workers.length ? `${workers.length} worker${workers.length > 1 ? "s" : ""}, ${live} online` : "no worker";
+  return `${from} · ${on}`;
 }
 
 function boundsText(meta) {
@@ -284,13 +299,14 @@ class EntrySection {
       const entry = this.entries.find((e) => e.name === name);
       const fieldsOf = new Map();
       for (const option of entry.options) {
-        const meta = refine(this.kind, name, option);
+        const meta = refine(this.kind, entry, option);
         fieldsOf.set(option.name, new Field(`${this.kind}.${name}.${option.name}`, meta, {
           label: option.name.replaceAll("_", " "), sweep: meta.type !== "str", onChange: this.onChange,
         }));
       }
       const description = [entry.description, entry.task && this.kind === "model" ? `${entry.task}, ${entry.framework}` : null,
-        entry.input_shape ? `input ${entry.input_shape.join("×")}, ${entry.num_classes} classes` : null].filter(Boolean).join(" · ");
+        entry.input_shape ? `input ${entry.input_shape.join("×")}, ${entry.num_classes} classes` : null,
+        provenance(entry)].filter(Boolean).join(" · ");
       const node = el("div", { class: "entry-card", dataset: { entry: name } }, el("h3", {}, name),
         description ? el("p", { class: "desc" }, description) : null,
         fieldsOf.size ? el("div", { class: "fields" }, [...fieldsOf.values()].map((f) => f.node)) : el("p", { class: "muted desc" }, "No options."));
@@ -794,6 +810,11 @@ async function start() {
     return;
   }
   schema = catalog.spec_schema;
+  if (!catalog.models.length || !catalog.datasets.length) {
+    clear($("#sections"), el("p", { class: "form-error" },
+      "No worker has published what it can train yet: start one (trainboard worker), then reload this page."));
+    return;
+  }
   build();
   renderPresets();
   $("#run-form").addEventListener("submit", submit);

@@ -74,12 +74,17 @@ function kvRows(table, rows) {
   clear(table, el("tbody", {}, rows.map(([key, value]) => el("tr", {}, el("th", {}, key), el("td", {}, value)))));
 }
 
+// Sizes are measured by the worker that trains the run (on the meta device, before any data is loaded).
+function notMeasured() {
+  return run.status === "queued" ? "measured when a worker starts the run" : "–";
+}
+
 function renderDetails() {
   kvRows($("#details"), [
     ["status", [statusBadge(run.status), run.cancel_requested && run.status === "running" ? " cancel requested" : ""]],
     ["epochs", `${run.epochs_completed} of ${run.spec.epochs}`],
-    ["parameters", run.param_count === null ? "–" : `${run.param_count.toLocaleString()} (${fmtCount(run.param_count)})`],
-    ["MACs per sample", run.macs === null ? "–" : `${run.macs.toLocaleString()} (${fmtCount(run.macs)})`],
+    ["parameters", run.param_count === null ? notMeasured() : `${run.param_count.toLocaleString()} (${fmtCount(run.param_count)})`],
+    ["MACs per sample", run.macs === null ? notMeasured() : `${run.macs.toLocaleString()} (${fmtCount(run.macs)})`],
     ["device", run.device_name || "–"],
     ["worker", run.worker_host || "–"],
     ["attempt", String(run.attempt)],

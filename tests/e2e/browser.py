@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.services import Stack, running_stack
+from tests.e2e.services import Stack, running_stack, with_example_plugin
 from tests.utils.live_server import free_port
 
 CHROMIUM = Path(os.environ.get("TRAINBOARD_CHROMIUM", "/usr/bin/chromium"))
@@ -70,7 +70,8 @@ def browser():
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[Stack]:
-    """One API and one worker for the module's tests (starting them costs seconds)."""
+    """One API and one worker for the module's tests (starting them costs seconds); the worker
+    has the example plugin (examples/plugin), as a user's worker would have theirs."""
     data_dir = tmp_path_factory.mktemp("browser-stack")
     port = free_port()
     env = {
@@ -78,6 +79,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         "TRAINBOARD_API_URL": f"http://127.0.0.1:{port}",
         "TRAINBOARD_PORT": str(port),
         "TRAINBOARD_HEARTBEAT_SECONDS": "1",
+        **with_example_plugin(),
     }
     with running_stack(env, data_dir) as started:
         yield started

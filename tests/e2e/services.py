@@ -3,16 +3,42 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
+
+EXAMPLE_PLUGIN = Path(__file__).resolve().parents[2] / "examples" / "plugin"
+
+
+@functools.cache
+def example_plugin_path() -> str:
+    """A folder holding the example plugin as pip installs it (once per test session): what a
+    user does on a worker's machine. A worker with this folder on its PYTHONPATH has the plugin."""
+    root = Path(tempfile.mkdtemp(prefix="trainboard-plugin-"))
+    source = root / "source"  # pip builds in the source folder: build a copy
+    shutil.copytree(EXAMPLE_PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index",
+         "--target", str(root / "site"), str(source)],
+        check=True, capture_output=True, timeout=180,
+    )  # fmt: skip
+    return str(root / "site")
+
+
+def with_example_plugin() -> dict[str, str]:
+    """The environment of a worker that has the example plugin installed."""
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [example_plugin_path(), os.environ.get("PYTHONPATH")]))}
 
 
 class Stack:

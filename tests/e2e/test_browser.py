@@ -330,3 +330,50 @@ def test_a_hostile_run_name_shows_as_text_everywhere(page, stack):
     assert hover.startswith(HOSTILE)
     no_injected_markup()
     screenshot(page, "compare-hostile-name")
+
+
+def test_a_plugins_model_and_dataset_train_from_the_form_and_compare_with_a_built_in(page, stack):
+    """The example plugin is installed on the stack's worker: its entries come in the form with
+    fields from their published schema, train from there, and compare with a built-in model."""
+    open_form(page)
+    chip(page, "model", "mlp").click()
+    chip(page, "model", "tiny_cnn").click()
+    chip(page, "dataset", "synthetic_mnist").click()
+    chip(page, "dataset", "stripes").click()
+    card = page.locator('#section-model .entry-card[data-entry="tiny_cnn"]')
+    assert "from trainboard-example-plugin 0.1.0 · 1 worker, 1 online" in card.inner_text()
+    assert field(page, "model.tiny_cnn.width").input_value() == "8"  # the default, from the worker's schema
+    assert page.locator('[data-field="model.tiny_cnn.activation"] select').count() == 1  # a choice
+    field(page, "name").fill("plugin from the form")
+    field(page, "group").fill("plugin-vs-builtin")
+    field(page, "model.tiny_cnn.width").fill("4")
+    field(page, "dataset.stripes.num_train").fill("300")
+    field(page, "learning_rate").fill("0.05")
+    field(page, "epochs").fill("2")
+    field(page, "batch_size").fill("50")
+    page.locator("#submit").click()
+    page.wait_for_url(re.compile(r"/run\.html\?id=\d+"))
+    run_id = int(parse_qs(urlparse(page.url).query)["id"][0])
+    wait_until(lambda: page.locator("#run-status").inner_text().strip().lower() == "completed", timeout=120,
+               what="the plugin's run to complete")
+    details = page.locator("#details").inner_text()
+    assert "worker0@" in details
+    assert re.search(r"parameters\s+[\d,]+ \(", details), details  # sized by the worker that trained it
+    plugin_run = httpx.get(f"{stack.api_url}/api/v1/runs/{run_id}").json()
+    assert plugin_run["spec"]["model"] == {"name": "tiny_cnn", "width": 4, "activation": "relu"}
+    assert plugin_run["param_count"] > 0
+
+    # A built-in model on the plugin's dataset (a run of two packages), then both in one Compare.
+    builtin = create_run(stack, "mlp on stripes", group="plugin-vs-builtin", dataset={"name": "stripes"}, epochs=2)
+    assert builtin["queue"] == "trainboard.trainboard+trainboard-example-plugin"
+    wait_for_group(stack, "plugin-vs-builtin", 2)
+    page.goto(f"/compare.html?{urlencode({'run_id': [run_id, builtin['id']]}, doseq=True)}")
+    page.wait_for_selector("#summary tbody tr")
+    assert page.locator("#summary tbody tr").count() == 2
+    summary = page.locator("#summary").inner_text()
+    assert "plugin from the form" in summary and "mlp on stripes" in summary
+    wait_until(lambda: len(page.evaluate("document.getElementById('chart-arch').data || []")) > 0, timeout=10,
+               what="the architecture chart")
+    points = page.evaluate("document.getElementById('chart-arch').data.reduce((n, t) => n + t.x.length, 0)")
+    assert points == 2  # parameters and MACs of both, as their workers measured them
+    screenshot(page, "compare-plugin")

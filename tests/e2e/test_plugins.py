@@ -6,38 +6,21 @@ worker's PYTHONPATH."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.services import running_stack
+from tests.e2e.services import running_stack, with_example_plugin
 from tests.utils.live_server import free_port
 from trainboard.queues import DEFAULT_QUEUE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
-EXAMPLE_PLUGIN = Path(__file__).resolve().parents[2] / "examples" / "plugin"
 PLUGIN_QUEUE = "trainboard.trainboard-example-plugin"  # model and dataset both from the plugin
 PLUGIN_SPEC = {"model": {"name": "tiny_cnn", "width": 4}, "dataset": "stripes", "learning_rate": 0.05,
                "epochs": 2, "batch_size": 50, "optimizer": "adam"}  # fmt: skip
 BUILTIN_SPEC = {"model": "mlp", "dataset": "synthetic_mnist", "learning_rate": 0.5, "epochs": 2, "batch_size": 64}
-
-
-def install_plugin(target: Path) -> None:
-    """What a user does on the worker's machine: pip install the plugin (here into a folder, from
-    a copy of its source: pip builds in the source folder)."""
-    source = target.parent / "plugin-source"
-    shutil.copytree(EXAMPLE_PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-         "--target", str(target), str(source)],
-        check=True, capture_output=True, timeout=180,
-    )  # fmt: skip
 
 
 def submit(stack, spec: dict, name: str) -> dict:
@@ -61,7 +44,7 @@ def wait_until_ended(stack, run_id: int, timeout: float = 150) -> dict:
 
 
 def test_a_plugin_trains_on_the_worker_that_has_it_and_only_there(tmp_path):
-    install_plugin(tmp_path / "plugins")
+    plugin = with_example_plugin()
     port = free_port()
     env = {
         "TRAINBOARD_DATA_DIR": str(tmp_path / "data"),
@@ -71,7 +54,7 @@ def test_a_plugin_trains_on_the_worker_that_has_it_and_only_there(tmp_path):
     }
     with running_stack(env, tmp_path, workers=0) as stack:
         stack.start_worker("plain")
-        stack.start_worker("plugged", env={"PYTHONPATH": str(tmp_path / "plugins")})
+        stack.start_worker("plugged", env=plugin)
         workers = stack.wait_for_workers("plain", "plugged")
         assert set(workers["plain"]["queues"]) == {DEFAULT_QUEUE}
         assert PLUGIN_QUEUE in workers["plugged"]["queues"] and workers["plugged"]["broken"] == []
@@ -110,7 +93,7 @@ def test_a_plugin_trains_on_the_worker_that_has_it_and_only_there(tmp_path):
         still = get_run(stack, waiting["id"])
         assert still["status"] == "queued" and still["attempt"] == 0, still  # never claimed by the plain worker
 
-        stack.start_worker("plugged", env={"PYTHONPATH": str(tmp_path / "plugins")})
+        stack.start_worker("plugged", env=plugin)
         done_later = wait_until_ended(stack, waiting["id"])
         assert done_later["status"] == "completed" and done_later["worker_host"].startswith("plugged@")
 
