@@ -162,6 +162,24 @@ def _wait_until_answering(url: str, api_process: subprocess.Popen, timeout: floa
             time.sleep(0.3)
 
 
+def _wait_for_worker_catalog(url: str, settings: Settings, worker: subprocess.Popen, timeout: float = 180.0) -> bool:
+    """Until the local worker has published what it can train (it loads torch and the plugins
+    first): before that, the form would offer nothing and every run would be refused."""
+    headers = {"Authorization": f"Bearer {settings.api_token}"} if settings.api_token else {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            return False
+        try:
+            response = httpx.get(f"{url}/api/v1/workers", headers=headers, timeout=5.0)
+            if response.status_code == 200 and any(w["online"] for w in response.json()["data"]):
+                return True
+        except (httpx.TransportError, ValueError, KeyError):
+            pass
+        time.sleep(0.3)
+    return False
+
+
 def _stop_children(children: list[tuple[str, subprocess.Popen, int]], grace: float = 10.0) -> None:
     """SIGTERM first (uvicorn closes, Celery stops warm); whoever is still up after `grace`
     seconds gets its hard signal (a cold Celery stop puts an unfinished run back in the
@@ -230,6 +248,8 @@ def up(host: str | None, port: int | None) -> None:
         # The worker starts once the API is up: the two do not race to create the broker's tables.
         worker_process = subprocess.Popen([*base, "worker"], env=env)
         children.append(("worker", worker_process, getattr(signal, "SIGQUIT", signal.SIGKILL)))
+        if not _wait_for_worker_catalog(url, settings, worker_process):
+            click.echo("warning: the worker has not published what it can train yet", err=True)
         click.echo(f"trainboard is running at {url}  (API docs: {url}/docs)")
         click.echo("press Ctrl-C to stop")
         while True:
