@@ -5,6 +5,7 @@ unless a test drives them through the worker's REST routes itself)."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import socket
@@ -564,3 +565,15 @@ def test_up_stops_everything_when_a_child_dies(tmp_path):
         while processes_with(marker) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert processes_with(marker) == [], "the worker outlived `trainboard up`"
+
+
+def test_catalog_and_workers_show_what_the_workers_offer(api_url):
+    result = invoke("catalog")
+    assert result.exit_code == 0, result.output
+    mlp = r"^mlp\s+classification\s+trainboard\s+trainboard@test-worker\s+hidden_sizes=\[128, 64\]"
+    assert re.search(mlp, result.output, re.M), result.output
+    assert re.search(r"^synthetic_mnist\s+classification\s+1x28x28\s+10\s+trainboard", result.output, re.M)
+    result = invoke("workers")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"^trainboard@test-worker\s+online", result.output, re.M)
+    assert result.output.strip().endswith("1 of 1 workers online")

@@ -5,6 +5,7 @@
     trainboard submit spec.yaml --set learning_rate=0.1 --set model.hidden_sizes=[256,128] --watch
     trainboard ls --group sweep | show 12 | watch 12 | cancel 12
     trainboard study create study.yaml | show 3 | stats 3 --metric test_accuracy | extend 3 --seeds 2
+    trainboard catalog | workers         # what the workers can train (plugins included), the workers
 
 Client commands talk to the REST API at TRAINBOARD_API_URL (with TRAINBOARD_API_TOKEN when set).
 Every failure prints one line on stderr, `error: ...`, and exits non-zero.
@@ -22,7 +23,7 @@ from typing import Any
 
 import click
 
-from backend.cli import runs, studies, supervisor, tokens
+from backend.cli import catalog, runs, studies, supervisor, tokens
 from backend.cli.common import one_line
 
 
@@ -59,7 +60,7 @@ def cli() -> None:
 for command in (
     supervisor.migrate, supervisor.api, supervisor.worker, supervisor.up,
     runs.submit, runs.list_runs, runs.show, runs.watch, runs.cancel,
-    tokens.token, studies.study,
+    tokens.token, studies.study, catalog.catalog, catalog.workers,
 ):  # fmt: skip
     cli.add_command(command)
 

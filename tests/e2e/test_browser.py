@@ -343,7 +343,9 @@ def test_a_plugins_model_and_dataset_train_from_the_form_and_compare_with_a_buil
     card = page.locator('#section-model .entry-card[data-entry="tiny_cnn"]')
     assert "from trainboard-example-plugin 0.1.0 · 1 worker, 1 online" in card.inner_text()
     assert field(page, "model.tiny_cnn.width").input_value() == "8"  # the default, from the worker's schema
-    assert page.locator('[data-field="model.tiny_cnn.activation"] select').count() == 1  # a choice
+    activation = page.locator('[data-field="model.tiny_cnn.activation"] label.chip')
+    assert activation.all_inner_texts() == ["relu", "elu"]  # its choices, from the plugin's Literal
+    assert activation.nth(0).locator("input").is_checked()
     field(page, "name").fill("plugin from the form")
     field(page, "group").fill("plugin-vs-builtin")
     field(page, "model.tiny_cnn.width").fill("4")
