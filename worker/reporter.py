@@ -2,7 +2,8 @@
 
 Metric points are buffered and sent in batches; every call retries with backoff while the API
 is unreachable or answers 5xx, so a brief outage of the API loses nothing (the server ignores
-points it already has, which makes a retried batch harmless).
+points it already has, which makes a retried batch harmless). Every report after the claim carries
+the claim's `attempt`, the lease: once another execution holds the run, the API answers 409.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ class Reporter:
                     batch = self._pending[:BATCH_SIZE]
                 if not batch:
                     return
-                self._request("POST", "/metrics", {"points": batch}, retry_for=retry_for)
+                self._request("POST", "/metrics", {"attempt": self.attempt, "points": batch}, retry_for=retry_for)
                 with self._lock:
                     del self._pending[: len(batch)]
 
@@ -119,8 +120,8 @@ class Reporter:
         return bool(reply["cancel_requested"])
 
     def upload_artifact(self, name: str, content: bytes, media_type: str, *, retry_for: float = 60.0) -> None:
-        self._request("PUT", f"/artifacts/{name}", content=content, headers={"content-type": media_type},
-                      retry_for=retry_for)
+        self._request("PUT", f"/artifacts/{name}", params={"attempt": self.attempt}, content=content,
+                      headers={"content-type": media_type}, retry_for=retry_for)
 
     def finish(self, status: str, *, error: str | None = None, epochs_completed: int | None = None,
                retry_for: float = 600.0) -> None:

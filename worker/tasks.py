@@ -93,7 +93,13 @@ def train_run(run_id: int) -> str:
             callback.close()
         if callback.lease_lost:
             return "lease lost"  # the run belongs to another execution now: report nothing
-        reporter.flush(retry_for=600)  # every finished epoch reaches the store before the final status
+        try:
+            reporter.flush(retry_for=600)  # every finished epoch reaches the store before the final status
+        except RunRejected as exc:
+            if exc.status_code != 409:
+                raise
+            log.warning("run %s: results refused, lease lost: %s", run_id, exc.detail)
+            return "lease lost"
         if status == "released":
             reporter.release("worker shutting down")  # resumed elsewhere from the last checkpoint
         else:

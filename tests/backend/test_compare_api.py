@@ -3,19 +3,15 @@ filters by model and dataset."""
 
 from __future__ import annotations
 
-from tests.utils.factories import API, create_run, valid_spec
-
-
-def post(client, run_id, points):
-    assert client.post(f"{API}/runs/{run_id}/metrics", json={"points": points}).status_code == 200
+from tests.utils.factories import API, create_run, post_points, started_run, valid_spec
 
 
 def test_compare_by_ids_and_by_group_in_one_request(client):
-    a = create_run(client, name="a", group="sweep")
-    b = create_run(client, name="b", group="sweep")
-    c = create_run(client, name="c")
+    a = started_run(client, name="a", group="sweep")
+    b = started_run(client, name="b", group="sweep")
+    c = started_run(client, name="c")
     for run, base in ((a, 1.0), (b, 2.0), (c, 3.0)):
-        post(client, run["id"], [{"name": "train_loss", "step": s, "value": base / s, "wall_time": 100.0 + s}
+        post_points(client, run["id"], [{"name": "train_loss", "step": s, "value": base / s, "wall_time": 100.0 + s}
                                  for s in (1, 2, 3)] + [{"name": "lr", "step": 1, "value": 0.1}])
 
     by_group = client.get(f"{API}/compare", params={"group": "sweep"}).json()

@@ -91,3 +91,29 @@ def test_a_cancel_request_reaches_the_engine_through_the_heartbeat(migrated):
             assert callback.should_stop()
         run = httpx.get(f"{api_url}/api/v1/runs/{run_id}", timeout=10).json()
         assert run["device_name"] == "cpu" and run["status"] == "running" and run["cancel_requested"]
+
+
+@pytest.mark.timeout(60)
+def test_a_reporter_that_lost_its_lease_is_refused_and_its_callback_stops(migrated):
+    with serve(create_app(migrated)) as api_url:
+        run_id = submit(api_url)
+        with Reporter(api_url, run_id) as first, Reporter(api_url, run_id) as second:
+            first.claim("host-a")
+            first.release("shutting down")  # ... and the run goes to another worker
+            assert second.claim("host-b")["attempt"] == 2
+            second.add_points(1, {"test_accuracy": 0.5})
+            second.flush()
+            second.upload_artifact("overlay.png", b"second", "image/png")
+
+            # The first one carries on as if it still held the run: nothing of it is taken.
+            first.add_points(1, {"test_accuracy": 0.999})
+            with pytest.raises(RunRejected) as refused:
+                first.flush(retry_for=0)
+            assert refused.value.status_code == 409 and first.pending_count() == 1
+            with pytest.raises(RunRejected):
+                first.upload_artifact("overlay.png", b"stale", "image/png", retry_for=0)
+            callback = ReportingCallback(first, heartbeat_seconds=60)
+            callback.on_epoch(2, {"test_accuracy": 0.999})
+            assert callback.lease_lost and callback.should_stop()
+        assert stored_points(api_url, run_id) == [("test_accuracy", 1, 0.5)]
+        assert httpx.get(f"{api_url}/api/v1/runs/{run_id}/artifacts/overlay.png", timeout=10).content == b"second"
