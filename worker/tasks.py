@@ -72,7 +72,7 @@ def train_run(run_id: int) -> str:
         except RunRejected as exc:
             log.info("run %s not started: %s", run_id, exc.detail)
             return "skipped"
-        callback = ReportingCallback(reporter, heartbeat_seconds=settings.heartbeat_seconds)
+        callback = ReportingCallback(reporter)  # beats at the interval the API gave with the claim
         callback.start()
         error = None
         try:

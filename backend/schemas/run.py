@@ -52,6 +52,14 @@ class RunPublic(BaseModel):
     )
 
 
+class RunClaimed(RunPublic):
+    """The reply to a worker's claim: the run, and how the worker must report on it."""
+
+    heartbeat_seconds: float = Field(
+        description="Beat at this interval: a run is given up for lost after 3 missed heartbeats"
+    )
+
+
 class RunsPublic(BaseModel):
     data: list[RunPublic]
     count: int = Field(description="Total number of runs matching the filters, over all pages")

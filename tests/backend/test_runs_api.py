@@ -327,12 +327,13 @@ def test_delete_running_run_is_409(client):
 # Start: a worker claims a run
 
 
-def test_start_claims_a_queued_run(client):
+def test_start_claims_a_queued_run(client, settings):
     run = create_run(client)
     started = start_run(client, run["id"], "gpu-box-1")
     assert started["status"] == "running"
     assert started["worker_host"] == "gpu-box-1"
     assert started["attempt"] == 1
+    assert started["heartbeat_seconds"] == settings.heartbeat_seconds  # how often the worker must beat
     assert started["started_at"] is not None and started["heartbeat_at"] is not None
     assert started["finished_at"] is None
     assert client.get(f"{API}/runs/{run['id']}").json()["status"] == "running"
