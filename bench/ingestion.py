@@ -80,9 +80,17 @@ def check_batch_size(size: int) -> None:
 
 
 def create_run(client: httpx.Client, name: str) -> int:
+    """A run submitted and claimed as attempt 1 (points are taken only from a running run's lease holder)."""
     response = client.post("/api/v1/runs", json={"name": name, "spec": TINY_SPEC})
     response.raise_for_status()
-    return response.json()["id"]
+    run_id = response.json()["id"]
+    client.post(f"/api/v1/runs/{run_id}/start", json={"worker_host": "bench"}).raise_for_status()
+    return run_id
+
+
+def batch_body(index: int, size: int) -> bytes:
+    """A POST /metrics body of batch `index`, reported by attempt 1 of its run."""
+    return json.dumps({"attempt": 1, "points": batch_points(index, size)}).encode()
 
 
 def send(client: httpx.Client, run_id: int, bodies: list[bytes], expect: int, deadline: float) -> list[float]:
@@ -117,7 +125,7 @@ def api_rate(
     try:
         runs = [create_run(http[0], f"ingest x{clients} #{i}") for i in range(clients)]
         bodies = [
-            [json.dumps({"points": batch_points(b, batch_size)}).encode() for b in range(per_client)]
+            [batch_body(b, batch_size) for b in range(per_client)]
             for _ in range(clients)
         ]
         # Warm-up on a run of its own: connections open, code paths and caches warm.
@@ -126,7 +134,7 @@ def api_rate(
         send(
             http[0],
             warm_run,
-            [json.dumps({"points": batch_points(b, batch_size)}).encode() for b in range(warmup)],
+            [batch_body(b, batch_size) for b in range(warmup)],
             batch_size,
             deadline,
         )
@@ -247,7 +255,7 @@ def raw_rates(label: str, database_url: str, args) -> list[list]:
     from backend.schemas.metric import MetricBatch
 
     batches = [batch_points(b, args.batch_size) for b in range(args.batches)]
-    bodies = [json.dumps({"points": points}).encode() for points in batches]
+    bodies = [json.dumps({"attempt": 1, "points": points}).encode() for points in batches]
     validated = [TypeAdapter(MetricBatch).validate_json(body)["points"] for body in bodies]
     points = args.batches * args.batch_size
     rows = []

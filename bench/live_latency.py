@@ -88,7 +88,7 @@ def measure(base_url: str, args: argparse.Namespace) -> dict:
         response = api.post("/runs", json={"name": "live latency", "spec": TINY_SPEC})
         response.raise_for_status()
         run_id = response.json()["id"]
-        api.post(f"/runs/{run_id}/start", json={"worker_host": "bench"}).raise_for_status()
+        lease = api.post(f"/runs/{run_id}/start", json={"worker_host": "bench"}).raise_for_status().json()["attempt"]
 
         reader = Reader(
             f"{base_url}/api/v1/runs/{run_id}/events", timeout=args.samples * args.interval + args.settle + 60
@@ -103,7 +103,8 @@ def measure(base_url: str, args: argparse.Namespace) -> dict:
         for step in range(args.warmup):
             api.post(
                 f"/runs/{run_id}/metrics",
-                json={"points": [{"name": "warmup", "step": step, "value": 0.0, "wall_time": time.time()}]},
+                json={"attempt": lease, "points": [{"name": "warmup", "step": step, "value": 0.0,
+                                                    "wall_time": time.time()}]},
             ).raise_for_status()
             time.sleep(args.interval)
         start = time.perf_counter()
@@ -113,7 +114,8 @@ def measure(base_url: str, args: argparse.Namespace) -> dict:
             if delay > 0:
                 time.sleep(delay)
             body = json.dumps(
-                {"points": [{"name": PROBE, "step": step, "value": float(step), "wall_time": time.time()}]}
+                {"attempt": lease, "points": [{"name": PROBE, "step": step, "value": float(step),
+                                                "wall_time": time.time()}]}
             ).encode()
             sent[step] = time.perf_counter()
             reply = api.post(f"/runs/{run_id}/metrics", content=body, headers={"content-type": "application/json"})
@@ -124,7 +126,7 @@ def measure(base_url: str, args: argparse.Namespace) -> dict:
         settle_until = time.monotonic() + args.settle
         while len(reader.arrivals) < len(sent) and time.monotonic() < settle_until:
             time.sleep(0.05)
-        api.post(f"/runs/{run_id}/finish", json={"status": "completed"}).raise_for_status()
+        api.post(f"/runs/{run_id}/finish", json={"attempt": lease, "status": "completed"}).raise_for_status()
         reader.join(5)
     finally:
         if reader is not None:

@@ -1,6 +1,7 @@
 // Compare page: the selected runs or a whole group, fetched in one request (GET /compare), then
 // shown against epoch or relative time, per run or grouped by spec fields with the mean and a band
 // across seeds; a summary table, the architecture charts, the specs; CSV, PNG/SVG and an HTML report.
+// The groups and their labels are the server's (GET /compare?group_by=..), as in the statistics.
 // The view lives in the URL: ?group=..|run_id=..&metric=..&x=epoch|time&group_by=..&band=std|ci|none.
 
 import { ApiError, download, errorText, getJSON, query, saveBlob } from "./api.js";
@@ -8,7 +9,7 @@ import { $, clear, el, fmtMetric, fmtNumber, plotlyText, statusBadge, toast } fr
 import { band, color, draw, exportButtons, layout, line } from "./charts.js";
 import { specFields, specValue, valueLabel } from "./specs.js";
 import {
-  allMetrics, direction, groupCurve, groupRuns, metricLabel, resultMetrics, runCurve, runLabels, summarize,
+  allMetrics, direction, groupCurve, metricLabel, resultMetrics, runCurve, summarize,
 } from "./stats.js";
 
 const REFRESH_MS = 4000;
@@ -17,7 +18,7 @@ const BANDS = ["std", "ci", "none"];
 const BAND_TEXT = { std: "mean ± std", ci: "mean ± 95% CI", none: "mean" };
 
 let view = readView();
-let data = null; // {runs, series}
+let data = null; // {runs, series, group_by, groups}
 let plotted = []; // the curves of the main chart, for the CSV
 let statsAvailable = null;
 let timer = null;
@@ -59,7 +60,7 @@ function currentMetric() {
 async function load() {
   clearTimeout(timer);
   try {
-    data = await getJSON(`/compare${query({ run_id: view.runIds, group: view.group })}`);
+    data = await getJSON(`/compare${query({ run_id: view.runIds, group: view.group, group_by: view.groupBy })}`);
   } catch (error) {
     showProblem(error instanceof ApiError && error.status === 404 ? errorText(error) : `Could not load the comparison: ${errorText(error)}`);
     return;
@@ -92,7 +93,7 @@ function renderControls() {
   clear($("#group-by"), shown.length ? shown.map((path) => el("label", { class: "chip", title: `Group the runs by ${path}` },
     el("input", { type: "checkbox", value: path, checked: view.groupBy.includes(path), onchange: (event) => {
       view.groupBy = event.target.checked ? [...view.groupBy, path] : view.groupBy.filter((p) => p !== path);
-      changed();
+      regrouped();
     } }), path)) : el("span", { class: "muted" }, "the runs have the same spec"));
   const more = $("#group-by-more");
   clear(more, el("option", { value: "" }, "add a field…"),
@@ -102,6 +103,12 @@ function renderControls() {
 function changed() {
   writeView();
   render();
+}
+
+// The server groups and labels the runs: a new grouping is a new request.
+function regrouped() {
+  writeView();
+  load();
 }
 
 function bindControls() {
@@ -119,7 +126,7 @@ function bindControls() {
   });
   $("#group-by-more").addEventListener("change", (event) => {
     if (event.target.value) view.groupBy = [...view.groupBy, event.target.value];
-    changed();
+    regrouped();
   });
   $("#controls").addEventListener("submit", (event) => event.preventDefault());
   $("#copy-link").addEventListener("click", async () => {
@@ -176,7 +183,8 @@ function render() {
   const metric = currentMetric();
   const metrics = resultMetrics(data.series, metric);
   if (metric && !metrics.includes(metric)) metrics.unshift(metric);
-  const groups = groupRuns(runs, view.groupBy);
+  const byId = new Map(runs.map((run) => [run.id, run]));
+  const groups = data.groups.map((group) => ({ label: group.label, runs: group.run_ids.map((id) => byId.get(id)) }));
   const rows = summarize(groups, data.series, metrics);
   renderMain(groups, metric);
   renderSummary(rows, metrics);
@@ -187,13 +195,12 @@ function render() {
 }
 
 function renderMain(groups, metric) {
-  const labels = runLabels(data.runs);
-  const grouped = view.groupBy.length > 0;
+  const grouped = data.group_by.length > 0;
   plotted = [];
   const traces = [];
   groups.forEach((group, index) => {
     const members = group.runs
-      .map((run) => runCurve(run, data.series[run.id], metric, view.x, labels.get(run.id)))
+      .map((run) => runCurve(run, data.series[run.id], metric, view.x, group.label))
       .filter(Boolean);
     if (!members.length) return;
     const hex = color(index);
@@ -229,7 +236,7 @@ function renderMain(groups, metric) {
   });
   $("#chart-main").dataset.traces = String(traces.length);
   $("#main-title").textContent = `${metricLabel(metric)} vs ${view.x === "epoch" ? "epoch" : "relative time"}`
-    + (grouped ? ` · ${BAND_TEXT[view.band]} by ${view.groupBy.join(", ")}` : "");
+    + (grouped ? ` · ${BAND_TEXT[view.band]} by ${data.group_by.join(", ")}` : "");
   $("#main-note").textContent = grouped
     ? `Each line is the mean over the runs of a group at each epoch; the shaded band is ${view.band === "ci" ? "the 95% confidence interval of the mean (Student t)" : view.band === "std" ? "± one standard deviation" : "off"}.`
     : "Each line is one run. Group by a spec field to see means and bands across seeds.";
@@ -253,7 +260,7 @@ function pm(stat, format, metric = "") {
 }
 
 function renderSummary(rows, metrics) {
-  const grouped = view.groupBy.length > 0;
+  const grouped = data.group_by.length > 0;
   const main = metrics[0];
   const sign = main && (main.includes("loss") || main.endsWith("_seconds")) ? -1 : 1;
   let bestIndex = -1;
@@ -348,12 +355,11 @@ function renderEpochTime(rows) {
 function renderRuns() {
   const { differing } = specFields(data.runs);
   const columns = differing.slice(0, 8);
-  const labels = runLabels(data.runs);
   const head = el("thead", {}, el("tr", {}, el("th", { class: "num" }, "ID"), el("th", {}, "name"), el("th", {}, "status"),
     el("th", {}, "group"), columns.map((path) => el("th", {}, path)), el("th", {}, "spec")));
   const body = el("tbody", {}, data.runs.map((run) => el("tr", {},
     el("td", { class: "num" }, run.id),
-    el("td", { class: "name" }, el("a", { href: `/run.html?id=${run.id}` }, labels.get(run.id))),
+    el("td", { class: "name" }, el("a", { href: `/run.html?id=${run.id}` }, run.name)),
     el("td", {}, statusBadge(run.status)),
     el("td", {}, run.group ?? "–"),
     columns.map((path) => el("td", {}, valueLabel(specValue(run.spec, path)))),
@@ -367,13 +373,13 @@ function renderRuns() {
 // (p-value, Holm-adjusted p, effect sizes), the winner and warnings. Shown when the view groups runs.
 async function loadStats(metric) {
   const card = $("#stats-card");
-  if (!view.groupBy.length || !metric || statsAvailable === false) {
+  if (!data.group_by.length || !metric || statsAvailable === false) {
     card.hidden = true;
     return;
   }
   const selection = view.group !== null && !view.runIds.length ? { group: view.group } : { run_id: data.runs.map((r) => r.id) };
   try {
-    const stats = await getJSON(`/stats${query({ ...selection, group_by: view.groupBy, metric })}`);
+    const stats = await getJSON(`/stats${query({ ...selection, group_by: data.group_by, metric })}`);
     statsAvailable = true;
     renderStats(stats);
     card.hidden = false;

@@ -12,7 +12,7 @@ export function specValue(spec, path) {
   return node;
 }
 
-// As the report writes them (backend/services/reports.py value_label): 0.1, true, none, [128, 64].
+// A spec value in a table cell: 0.1, true, none, [128, 64]. (Group labels are the server's: GET /compare.)
 export function valueLabel(value) {
   if (value === null || value === undefined) return "none";
   if (typeof value === "boolean") return value ? "true" : "false";

@@ -1,8 +1,6 @@
 // What a comparison computes from the runs and their series (GET /compare): curves per run or
 // per group (mean and band across seeds), best/final values and summaries. The same rules as the
-// downloadable report (backend/services/reports.py).
-
-import { specValue, valueLabel } from "./specs.js";
+// downloadable report (backend/services/reports.py); the groups and their labels are the server's.
 
 // Reported every epoch, but settings or costs rather than results.
 export const SETTING_METRICS = ["lr", "epoch_seconds", "samples_per_second", "peak_memory_mb"];
@@ -86,33 +84,6 @@ export function groupCurve(label, curves, band) {
     result.n.push(n);
   }
   return result;
-}
-
-// Each run's name, with its id when two runs share a name.
-export function runLabels(runs) {
-  const counts = new Map();
-  for (const run of runs) counts.set(run.name, (counts.get(run.name) || 0) + 1);
-  return new Map(runs.map((run) => [run.id, counts.get(run.name) > 1 ? `${run.name} #${run.id}` : run.name]));
-}
-
-// Groups of runs sharing the values of the groupBy fields (one group per run without groupBy).
-export function groupRuns(runs, groupBy) {
-  if (!groupBy.length) {
-    const labels = runLabels(runs);
-    return runs.map((run) => ({ label: labels.get(run.id), runs: [run] }));
-  }
-  const groups = new Map();
-  for (const run of runs) {
-    const label = groupBy.map((path) => `${path}=${valueLabel(specValue(run.spec, path))}`).join(", ");
-    if (!groups.has(label)) groups.set(label, { label, runs: [] });
-    groups.get(label).runs.push(run);
-  }
-  let ordered = [...groups.values()];
-  if (groupBy.length === 1) {
-    const value = (group) => specValue(group.runs[0].spec, groupBy[0]);
-    if (ordered.every((g) => typeof value(g) === "number")) ordered = ordered.sort((a, b) => value(a) - value(b));
-  }
-  return ordered;
 }
 
 // The metrics measuring a result, `first` first, then the preferred order.

@@ -241,7 +241,7 @@ def drive(url: str, run_id: int, epochs: int, status: str = "completed", error: 
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
             time.sleep(0.3)  # usually after `watch` has connected; before is fine too (backlog)
-            client.post("start", json={"worker_host": "test"}).raise_for_status()
+            lease = client.post("start", json={"worker_host": "test"}).raise_for_status().json()["attempt"]
             for epoch in range(1, epochs + 1):
                 points = [
                     {"name": "train_loss", "step": epoch, "value": 1.0 / epoch},
@@ -250,9 +250,9 @@ def drive(url: str, run_id: int, epochs: int, status: str = "completed", error: 
                     {"name": "epoch_seconds", "step": epoch, "value": 2.0},
                     {"name": "lr", "step": epoch, "value": None},
                 ]
-                client.post("metrics", json={"points": points}).raise_for_status()
+                client.post("metrics", json={"attempt": lease, "points": points}).raise_for_status()
                 time.sleep(0.1)
-            finish = {"status": status, "error": error, "epochs_completed": epochs}
+            finish = {"attempt": lease, "status": status, "error": error, "epochs_completed": epochs}
             client.post("finish", json=finish).raise_for_status()
 
     thread = threading.Thread(target=play, daemon=True)

@@ -44,10 +44,10 @@ def api(path: str) -> str:
 
 
 def plant(run_id: int, value: float) -> None:
-    httpx.post(api(f"/runs/{run_id}/start"), json={"worker_host": "w"}).raise_for_status()
+    lease = httpx.post(api(f"/runs/{run_id}/start"), json={"worker_host": "w"}).raise_for_status().json()["attempt"]
     points = [{"name": "test_accuracy", "step": 1, "value": value}]
-    httpx.post(api(f"/runs/{run_id}/metrics"), json={"points": points}).raise_for_status()
-    httpx.post(api(f"/runs/{run_id}/finish"), json={"status": "completed"}).raise_for_status()
+    httpx.post(api(f"/runs/{run_id}/metrics"), json={"attempt": lease, "points": points}).raise_for_status()
+    httpx.post(api(f"/runs/{run_id}/finish"), json={"attempt": lease, "status": "completed"}).raise_for_status()
 
 
 def test_create_show_and_extend(tmp_path):

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=16 * 2**20, ge=1024)
     host: str = "127.0.0.1"
     port: int = 8000
+    # The API's value rules: it hands it to each worker with the claim (a worker's own is not read).
     heartbeat_seconds: float = Field(default=2.0, gt=0, description="A run is lost after 3 missed heartbeats")
     max_attempts: int = Field(default=3, ge=1, le=100, description="Executions of a run before it fails for good")
     recovery_seconds: float = Field(default=5.0, gt=0, description="How often lost runs are looked for")

@@ -2,7 +2,8 @@
 
 Metric points are buffered and sent in batches; every call retries with backoff while the API
 is unreachable or answers 5xx, so a brief outage of the API loses nothing (the server ignores
-points it already has, which makes a retried batch harmless).
+points it already has, which makes a retried batch harmless). Every report after the claim carries
+the claim's `attempt`, the lease: once another execution holds the run, the API answers 409.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Reporter:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.run_id = run_id
         self.attempt: int | None = None
+        self.heartbeat_seconds: float | None = None  # the API's interval, given with the claim
         self.worker_host: str | None = None
         self._client = httpx.Client(base_url=f"{api_url.rstrip('/')}/api/v1", headers=headers, timeout=timeout)
         self._pending: list[dict[str, Any]] = []
@@ -84,6 +86,7 @@ class Reporter:
         self.worker_host = worker_host
         run = self._request("POST", "/start", {"worker_host": worker_host}).json()
         self.attempt = run["attempt"]  # the lease: sent with every later report
+        self.heartbeat_seconds = float(run["heartbeat_seconds"])  # the API judges runs lost by it
         return run
 
     def add_points(self, step: int, metrics: dict[str, float], wall_time: float | None = None) -> None:
@@ -107,7 +110,7 @@ class Reporter:
                     batch = self._pending[:BATCH_SIZE]
                 if not batch:
                     return
-                self._request("POST", "/metrics", {"points": batch}, retry_for=retry_for)
+                self._request("POST", "/metrics", {"attempt": self.attempt, "points": batch}, retry_for=retry_for)
                 with self._lock:
                     del self._pending[: len(batch)]
 
@@ -119,8 +122,8 @@ class Reporter:
         return bool(reply["cancel_requested"])
 
     def upload_artifact(self, name: str, content: bytes, media_type: str, *, retry_for: float = 60.0) -> None:
-        self._request("PUT", f"/artifacts/{name}", content=content, headers={"content-type": media_type},
-                      retry_for=retry_for)
+        self._request("PUT", f"/artifacts/{name}", params={"attempt": self.attempt}, content=content,
+                      headers={"content-type": media_type}, retry_for=retry_for)
 
     def finish(self, status: str, *, error: str | None = None, epochs_completed: int | None = None,
                retry_for: float = 600.0) -> None:

@@ -18,9 +18,11 @@ SHUTDOWN = threading.Event()
 
 
 class ReportingCallback:
-    def __init__(self, reporter: Reporter, *, heartbeat_seconds: float):
+    def __init__(self, reporter: Reporter):
+        if reporter.heartbeat_seconds is None:
+            raise ValueError("claim the run first: the API's reply says how often to beat")
         self.reporter = reporter
-        self.heartbeat_seconds = heartbeat_seconds
+        self.heartbeat_seconds = reporter.heartbeat_seconds  # the API's: it judges runs lost by it
         self.epochs_completed = 0
         self.facts: dict = {}
         self._stop_requested = threading.Event()

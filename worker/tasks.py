@@ -106,7 +106,7 @@ def train_run(self, run_id: int) -> str:
         except RunRejected as exc:
             log.info("run %s not started: %s", run_id, exc.detail)
             return "skipped"
-        callback = ReportingCallback(reporter, heartbeat_seconds=settings.heartbeat_seconds)
+        callback = ReportingCallback(reporter)  # beats at the interval the API gave with the claim
         callback.start()
         error = None
         try:
@@ -131,7 +131,13 @@ def train_run(self, run_id: int) -> str:
             callback.close()
         if callback.lease_lost:
             return "lease lost"  # the run belongs to another execution now: report nothing
-        reporter.flush(retry_for=600)  # every finished epoch reaches the store before the final status
+        try:
+            reporter.flush(retry_for=600)  # every finished epoch reaches the store before the final status
+        except RunRejected as exc:
+            if exc.status_code != 409:
+                raise
+            log.warning("run %s: results refused, lease lost: %s", run_id, exc.detail)
+            return "lease lost"
         if status == "released":
             reporter.release("worker shutting down")  # resumed elsewhere from the last checkpoint
         else:

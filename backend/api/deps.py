@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from backend.core.security import verify_token
 from backend.crud import runs as runs_crud
 from backend.models import Run
 from backend.services.events import RunEventHub
+from backend.services.grouping import InvalidGroupBy, check_group_by
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -59,6 +61,35 @@ RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="The run's id")]
 RunIdValue = Annotated[int, Field(ge=1, le=MAX_ID)]  # a run id in a query list
 StudyId = Annotated[int, Path(ge=1, le=MAX_ID, description="The study's id")]
 Offset = Annotated[int, Query(ge=0, le=10**9, description="Rows to skip")]
+
+
+GROUP_BY_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def _group_by_refused(message: str) -> HTTPException:
+    error = {"type": "value_error", "loc": ["query", "group_by"], "msg": message}
+    return HTTPException(status_code=422, detail=[error])
+
+
+def group_by_param(
+    group_by: Annotated[
+        list[str] | None,
+        Query(max_length=8, description="cell, group, or spec paths such as model.norm (repeat the parameter)"),
+    ] = None,
+) -> tuple[str, ...]:
+    """What runs are grouped by, for compare, stats and the report alike (backend/services/grouping.py)."""
+    paths = tuple(dict.fromkeys(group_by or ()))
+    for path in paths:
+        if len(path) > 200 or not GROUP_BY_PATH.match(path):
+            raise _group_by_refused(f"not a spec path: {path!r}")
+    try:
+        check_group_by(paths)
+    except InvalidGroupBy as exc:
+        raise _group_by_refused(str(exc)) from exc
+    return paths
+
+
+GroupBy = Annotated[tuple[str, ...], Depends(group_by_param)]
 
 
 def get_run_or_404(run_id: RunId, session: SessionDep) -> Run:

@@ -100,19 +100,28 @@ def start_run(*, session: Session, run_id: int, worker_host: str, stale_after: t
     return run
 
 
-def check_lease(run: Run, attempt: int | None) -> None:
+def check_lease(run: Run, attempt: int) -> None:
     """A report from an execution that is no longer the run's current one is refused: after a
     worker was given up for dead and the run handed to another, the first may still be alive."""
-    if attempt is not None and attempt != run.attempt:
+    if attempt != run.attempt:
         raise InvalidTransition(f"run {run.id} is now attempt {run.attempt}: attempt {attempt} lost its lease")
+
+
+def check_results(run: Run, attempt: int) -> None:
+    """Results (metric points, artifacts) are taken only from the lease holder of a running run: a
+    finished run's results stay as they were when it ended, and a stale execution's points cannot
+    take the (name, step) places of the current one's."""
+    if run.status != RunStatus.running.value:
+        raise InvalidTransition(f"run {run.id} is {run.status}, not running: its results are closed")
+    check_lease(run, attempt)
 
 
 def heartbeat(
     *, session: Session, run: Run, epochs_completed: int | None, device_name: str | None, environment: dict | None,
-    attempt: int | None = None, worker_host: str | None = None, param_count: int | None = None,
+    attempt: int, worker_host: str | None = None, param_count: int | None = None,
     macs: int | None = None,
 ) -> Run:
-    if run.status == RunStatus.queued.value and attempt is not None and attempt == run.attempt and attempt > 0:
+    if run.status == RunStatus.queued.value and attempt == run.attempt:
         # Given up for lost (its heartbeats could not arrive: the API or the network was down), yet the
         # lease holder is alive: it carries on. A copy of the run's message claimed meanwhile gets a 409.
         run.status = RunStatus.running.value

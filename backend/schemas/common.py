@@ -16,3 +16,9 @@ def _no_control_characters(value: str) -> str:
 
 # A name a person gives: shown in tables, legends and file names.
 Label = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_control_characters)]
+
+# Every report of a worker (heartbeat, points, artifacts, finish, release) carries the attempt its
+# claim returned: its lease. A report of an execution that is no longer the run's current one gets 409.
+LeaseAttempt = Annotated[
+    int, Field(ge=1, le=2**31 - 1, description="The attempt this worker claimed (its lease): a stale one gets 409")
+]

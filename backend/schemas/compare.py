@@ -1,3 +1,5 @@
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 from backend.schemas.run import RunPublic
@@ -11,6 +13,19 @@ class Series(BaseModel):
     wall_times: list[float]
 
 
+class RunGroup(BaseModel):
+    """Runs shown as one curve and one table row (backend/services/grouping.py)."""
+
+    key: str = Field(description="The group's identity; GET /stats gives the same key for the same group_by")
+    label: str = Field(description="How every view names it: 'optimizer=sgd(momentum=0.9)', or the run's name")
+    cell: dict[str, Any] | None = Field(
+        description="group_by path -> the group's value (options at their defaults left out); null per run"
+    )
+    run_ids: list[int]
+
+
 class Comparison(BaseModel):
     runs: list[RunPublic]
     series: dict[int, dict[str, Series]] = Field(description="run id -> metric name -> series")
+    group_by: list[str] = Field(description="Spec paths (or cell, or group) the runs are grouped by; [] per run")
+    groups: list[RunGroup] = Field(description="The runs grouped by group_by, in display order; one per run without")

@@ -3,6 +3,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import NotRequired, TypedDict
 
+from backend.schemas.common import LeaseAttempt
+
 MAX_POINTS_PER_BATCH = 10_000
 
 
@@ -19,6 +21,7 @@ class MetricPointIn(TypedDict):
 
 class MetricBatch(TypedDict):
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+    attempt: LeaseAttempt
     points: Annotated[list[MetricPointIn], Field(max_length=MAX_POINTS_PER_BATCH)]
 
 

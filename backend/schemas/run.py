@@ -4,7 +4,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from backend.models.run import RunStatus
-from backend.schemas.common import Label
+from backend.schemas.common import Label, LeaseAttempt
 from trainboard.spec import TrainSpec, defer_to_catalog_check
 
 
@@ -55,6 +55,14 @@ class RunPublic(BaseModel):
     )
 
 
+class RunClaimed(RunPublic):
+    """The reply to a worker's claim: the run, and how the worker must report on it."""
+
+    heartbeat_seconds: float = Field(
+        description="Beat at this interval: a run is given up for lost after 3 missed heartbeats"
+    )
+
+
 class RunsPublic(BaseModel):
     data: list[RunPublic]
     count: int = Field(description="Total number of runs matching the filters, over all pages")
@@ -67,14 +75,9 @@ class RunStart(BaseModel):
     worker_host: str = Field(min_length=1, max_length=255)
 
 
-LeaseAttempt = Field(
-    default=None, ge=1, description="The attempt this worker claimed (its lease): a stale worker's report is refused"
-)
-
-
 class RunHeartbeat(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    attempt: int | None = LeaseAttempt
+    attempt: LeaseAttempt
     worker_host: str | None = Field(default=None, max_length=255)
     epochs_completed: int | None = Field(default=None, ge=0)
     device_name: str | None = Field(default=None, max_length=255)
@@ -87,7 +90,7 @@ class RunRelease(BaseModel):
     """A worker gives a running run back to the queue (it is shutting down); another resumes it."""
 
     model_config = ConfigDict(extra="forbid")
-    attempt: int | None = LeaseAttempt
+    attempt: LeaseAttempt
     reason: str | None = Field(default=None, max_length=500)
 
 
@@ -98,7 +101,7 @@ class RunHeartbeatReply(BaseModel):
 
 class RunFinish(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    attempt: int | None = LeaseAttempt
+    attempt: LeaseAttempt
     status: Literal["completed", "failed", "cancelled"]
     error: str | None = Field(default=None, max_length=20_000)
     epochs_completed: int | None = Field(default=None, ge=0)

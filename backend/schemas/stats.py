@@ -36,7 +36,8 @@ class ExcludedRun(BaseModel):
 
 
 class GroupStats(BaseModel):
-    label: str = Field(description="Unique in the table: 'model.norm=batch optimizer=adam', a group name...")
+    key: str = Field(description="The group's identity, as GET /compare gives it for the same group_by")
+    label: str = Field(description="Unique in the table: 'model.norm=batch optimizer=sgd(momentum=0.9)', a group...")
     cell: dict[str, Any] | None = Field(description="Grid path (or group_by path) -> value; null for a `group`")
     rank: int | None = Field(description="1 = best mean by the metric's direction; null without values")
     n: int
@@ -91,7 +92,9 @@ class StatsPublic(BaseModel):
     alpha: float
     pairs: Pairs = Field(description="all pairs of groups, or the best group against each other one")
     include_running: bool
-    groups: list[GroupStats] = Field(description="In grid order (study cells) or order of first appearance")
+    groups: list[GroupStats] = Field(
+        description="In grid order (study cells), by value for one numeric spec path, else in order of first appearance"
+    )
     ranking: list[str] = Field(description="Labels of the groups with values, best mean first")
     comparisons: list[ComparisonStats]
     warnings: list[str] = Field(description="What the reader must know before trusting the table")

@@ -4,6 +4,7 @@ given model and dataset is routed to."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from backend.crud import workers as workers_crud
 from backend.models import Worker
 from backend.models.base import utcnow
+from backend.services.grouping import entry_defaults
 from trainboard.catalog import DatasetInfo, ModelInfo, WorkerCatalog, check_spec, describe_options
 from trainboard.options import OPTIMIZERS, SCHEDULERS
 from trainboard.queues import queue_for
@@ -80,14 +82,39 @@ def current_catalog(session: Session, settings: Settings) -> Catalog:
     return catalog
 
 
+def _ever_published(session: Session) -> list[WorkerCatalog]:
+    """Every catalog stored, the most recently seen first: old runs' entries still need their
+    task and defaults after their workers have left the recent catalog."""
+    since = datetime.min.replace(tzinfo=timezone.utc)
+    return [_parsed(worker) for worker in workers_crud.recent_workers(session=session, since=since)]
+
+
 def dataset_task(session: Session, name: str) -> str | None:
-    """The task of a dataset as any worker ever published it (also one no longer recent: the
-    statistics of old runs still need it), or None."""
-    for worker in workers_crud.recent_workers(session=session, since=datetime.min.replace(tzinfo=timezone.utc)):
-        for entry in _parsed(worker).datasets:
+    """The task of a dataset as a worker published it, or None."""
+    for published in _ever_published(session):
+        for entry in published.datasets:
             if entry.name == name:
                 return entry.task
     return None
+
+
+def published_defaults(session: Session) -> Callable[[str, str], dict[str, Any]]:
+    """defaults(field, name): the options of an entry with their default values, from the
+    contract (optimizers, schedulers) or from the schema a worker published (models, datasets),
+    so that a group's label leaves out what was left at its default."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for published in reversed(_ever_published(session)):  # the most recent wins
+        for kind, entries in (("model", published.models), ("dataset", published.datasets)):
+            for entry in entries:
+                properties = entry.options_schema.get("properties", {})
+                found[(kind, entry.name)] = {
+                    key: prop["default"] for key, prop in properties.items() if key != "name" and "default" in prop
+                }
+
+    def defaults(field_name: str, name: str) -> dict[str, Any]:
+        return found.get((field_name, name)) or entry_defaults(field_name, name)
+
+    return defaults
 
 
 def catalog_response(catalog: Catalog) -> dict[str, Any]:

@@ -2,9 +2,9 @@
 the mean and a band across seeds), the summary table, the architecture charts and every run's spec,
 in one file with plotly.js and the data inlined, so it opens offline and can be mailed or archived.
 
-Grouping and statistics follow the compare page (frontend/stats.js): a group is the runs sharing the
-values of the `group_by` fields; its curve is the mean at each step over the runs that reached it;
-the band is the sample standard deviation or the 95% confidence interval of that mean (Student t).
+The groups and their labels are the comparison's (GET /compare, backend/services/grouping.py), as on
+the compare page; a group's curve is the mean at each step over the runs that reached it, and the
+band the sample standard deviation or the 95% confidence interval of that mean (Student t).
 User-controlled text (run names, groups, spec values) is escaped everywhere: html.escape in the
 tables, and HTML entities in chart labels, which plotly.js would otherwise read as markup.
 """
@@ -24,6 +24,7 @@ import plotly.graph_objects as go
 from backend.schemas.compare import Comparison, Series
 from backend.schemas.run import RunPublic
 from backend.schemas.stats import StatsPublic
+from backend.services.grouping import Group, run_labels
 from trainboard.metrics import direction
 
 # Reported every epoch but describing the run's settings or cost rather than its result.
@@ -40,28 +41,6 @@ FONT = "system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
 def plotly_text(text: Any) -> str:
     """Text for a chart label, shown literally: plotly.js reads <b>, <br>, <a href=...> in labels."""
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def spec_value(spec: dict[str, Any], path: str) -> Any:
-    """spec["model"]["norm"] for "model.norm"; None when a part is missing."""
-    node: Any = spec
-    for key in path.split("."):
-        if not isinstance(node, dict) or key not in node:
-            return None
-        node = node[key]
-    return node
-
-
-def value_label(value: Any) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, separators=(", ", ": "))
-    return str(value)
 
 
 def metric_label(name: str) -> str:
@@ -196,39 +175,7 @@ def group_curve(label: str, curves: list[Curve], band: str) -> Curve:
     return result
 
 
-# --- grouping and summaries -----------------------------------------------------------------------------
-
-
-@dataclass
-class Group:
-    label: str
-    runs: list[RunPublic]
-
-
-def run_labels(runs: list[RunPublic]) -> dict[int, str]:
-    """Each run's name, with its id when two runs share a name."""
-    counts: dict[str, int] = {}
-    for run in runs:
-        counts[run.name] = counts.get(run.name, 0) + 1
-    return {run.id: run.name if counts[run.name] == 1 else f"{run.name} #{run.id}" for run in runs}
-
-
-def group_runs(runs: list[RunPublic], group_by: list[str]) -> list[Group]:
-    """One group per distinct combination of the group_by fields' values, in first-seen order; one
-    group per run when there is nothing to group by."""
-    if not group_by:
-        labels = run_labels(runs)
-        return [Group(labels[run.id], [run]) for run in runs]
-    groups: dict[str, Group] = {}
-    for run in runs:
-        label = ", ".join(f"{path}={value_label(spec_value(run.spec, path))}" for path in group_by)
-        groups.setdefault(label, Group(label, [])).runs.append(run)
-    ordered = list(groups.values())
-    if len(group_by) == 1:  # a single numeric field sorts by value: 0.001, 0.01, 0.1
-        values = [spec_value(g.runs[0].spec, group_by[0]) for g in ordered]
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            ordered = [g for _, g in sorted(zip(values, ordered, strict=True), key=lambda pair: pair[0])]
-    return ordered
+# --- summaries ------------------------------------------------------------------------------------------
 
 
 def result_metrics(comparison: Comparison, first: str | None) -> list[str]:
@@ -534,7 +481,6 @@ def build_report(
     *,
     metric: str | None,
     x_axis: str,
-    group_by: list[str],
     band: str,
     group: str | None,
     generated_at: datetime,
@@ -545,8 +491,10 @@ def build_report(
     main_metric = metric if metric else (metrics[0] if metrics else None)
     if main_metric and main_metric not in metrics:
         metrics.insert(0, main_metric)
+    group_by = comparison.group_by
     grouped = bool(group_by)
-    groups = group_runs(runs, group_by)
+    by_id = {run.id: run for run in runs}
+    groups = [Group(g.key, g.label, g.cell, [by_id[i] for i in g.run_ids]) for g in comparison.groups]
     labels = run_labels(runs)
 
     figures: list[tuple[str, go.Figure]] = []

@@ -5,15 +5,14 @@ the groups that `backend.services.statistics` compares."""
 from __future__ import annotations
 
 import copy
-import functools
 import itertools
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,14 +33,14 @@ from backend.schemas.study import (
     StudySummary,
 )
 from backend.services import statistics
-from backend.services.catalog import Catalog, dataset_task
+from backend.services.catalog import Catalog, dataset_task, published_defaults
+from backend.services.grouping import InvalidGroupBy, cell_key, cell_label, format_value, group_runs
 from backend.services.launcher import BrokerUnavailable, enqueue_run
 from trainboard.metrics import direction
 from trainboard.catalog import SpecInvalid
 from trainboard.spec import TrainSpec, selection_metric
-from trainboard.spec_paths import NAMED_FIELDS, get_path, set_path
+from trainboard.spec_paths import set_path
 
-NO_GRID_LABEL = "all runs"
 MAX_REPORTED_ERRORS = 20
 
 
@@ -57,25 +56,7 @@ class StudyNameTaken(Exception):
     pass
 
 
-# --- cells, labels and names -------------------------------------------------------------------
-
-
-def format_value(value: Any) -> str:
-    """A grid value as a label shows it: adam, 0.001, true, [64,32], sgd(momentum=0.9)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and isinstance(value.get("name"), str):
-        options = ",".join(f"{key}={format_value(item)}" for key, item in value.items() if key != "name")
-        return f"{value['name']}({options})" if options else value["name"]
-    return json.dumps(value, separators=(",", ":"))
-
-
-def cell_label(cell: dict[str, Any]) -> str:
-    return " ".join(f"{path}={format_value(value)}" for path, value in cell.items()) or NO_GRID_LABEL
-
-
-def cell_key(cell: dict[str, Any] | None) -> str:
-    return json.dumps(cell, sort_keys=True)
+# --- cells and names ----------------------------------------------------------------------------
 
 
 def grid_cells(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -426,81 +407,12 @@ def default_metric(session: Session, spec: dict[str, Any] | None) -> str:
     return selection_metric(validated, dataset_task(session, validated.dataset.name))
 
 
-@functools.cache
-def _entry_adapter(field_name: str) -> TypeAdapter:
-    return TypeAdapter(TrainSpec.model_fields[field_name].annotation)
-
-
-def _compact(path: str, value: Any) -> Any:
-    """A registry entry of a spec ({"name": "adam", "betas": [0.9, 0.999], ...}) without the options
-    left at their defaults, as a grid would give it: "adam", {"name": "sgd", "momentum": 0.9}."""
-    if path not in NAMED_FIELDS or not isinstance(value, dict) or not isinstance(value.get("name"), str):
-        return value
-    try:
-        defaults = _entry_adapter(path).validate_python({"name": value["name"]}).model_dump(mode="json")
-    except (ValidationError, KeyError):
-        return value
-    changed = {key: item for key, item in value.items() if key != "name" and defaults.get(key) != item}
-    return {"name": value["name"], **changed} if changed else value["name"]
-
-
-@dataclass
-class _Group:
-    label: str
-    cell: dict[str, Any] | None
-    runs: list[Run] = field(default_factory=list)
-
-
-def _groups(runs: list[Run], group_by: Sequence[str], cells: list[dict[str, Any]] | None) -> list[_Group]:
-    """The runs grouped by their study cell, their group, or the values of spec paths; the study's
-    cells come first, in grid order, runs or not."""
-    groups: dict[str, _Group] = {}
-    for cell in cells or []:
-        groups.setdefault(cell_key(cell), _Group(cell_label(cell), cell))
-    for run in runs:
-        if list(group_by) == ["cell"]:
-            label = cell_label(run.cell) if run.cell is not None else "(no cell)"
-            key, cell = cell_key(run.cell), run.cell
-        elif list(group_by) == ["group"]:
-            label = run.group if run.group is not None else "(no group)"
-            key, cell = json.dumps(run.group), None
-        else:
-            values = {path: get_path(run.spec or {}, path) for path in group_by}
-            cell = {path: _compact(path, value) for path, value in values.items()}
-            key, label = cell_key(values), cell_label(cell)
-        groups.setdefault(key, _Group(label, cell)).runs.append(run)
-    # Two different keys could print alike (1 and "1"): labels name groups in the table, so keep them unique.
-    seen: dict[str, int] = {}
-    for group in groups.values():
-        if group.label in seen:
-            seen[group.label] += 1
-            group.label = f"{group.label} #{seen[group.label]}"
-        else:
-            seen[group.label] = 1
-    return list(groups.values())
-
-
 def _count_phrase(parts: list[tuple[int, str]]) -> tuple[str, int]:
     parts = [(count, word) for count, word in parts if count]
     total = sum(count for count, _ in parts)
     words = [f"{count} {word}" for count, word in parts]
     text = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
     return f"{text} run{'s' if total > 1 else ''}", total
-
-
-def check_group_by(group_by: Sequence[str]) -> None:
-    if not group_by:
-        raise StatsRefused(["query", "group_by"], "group_by is empty")
-    if any(item in ("cell", "group") for item in group_by):
-        if len(group_by) > 1:
-            raise StatsRefused(["query", "group_by"], "group_by=cell and group_by=group cannot be combined with others")
-        return
-    fields = set(TrainSpec.model_fields)
-    for path in group_by:
-        if path.split(".")[0] not in fields:
-            raise StatsRefused(
-                ["query", "group_by"], f"group_by must be cell, group or spec paths such as model.norm; not {path!r}"
-            )
 
 
 def stats(
@@ -516,7 +428,12 @@ def stats(
     """The statistics table of `runs`: one value per run (its best or final value of `metric`, or
     its value at an epoch), grouped, described, ranked and compared; with warnings about every run
     left out and about anything that limits what the table can show."""
-    check_group_by(group_by)
+    if not group_by:
+        raise StatsRefused(["query", "group_by"], "group_by is empty")
+    try:
+        groups = group_runs(runs, group_by, cells, defaults=published_defaults(session))
+    except InvalidGroupBy as exc:
+        raise StatsRefused(["query", "group_by"], str(exc)) from exc
     sense = direction(metric)
     if sense is None:
         raise StatsRefused(["query", "metric"], f"{metric!r} is a setting, not a result: it has no better direction")
@@ -536,7 +453,7 @@ def stats(
     extra: list[dict[str, Any]] = []
     budgets: set[int] = set()
     considered = 0  # runs counted or left out only for lack of a value
-    for group in _groups(runs, group_by, cells):
+    for group in groups:
         counted: list[Run] = []
         excluded: list[ExcludedRun] = []
         failed = cancelled = unfinished = missing = provisional = 0
@@ -579,7 +496,7 @@ def stats(
             statistics.Sample(group.label, [float(values[run.id]) for run in counted], [_seed(run) for run in counted])
         )
         extra.append({
-            "cell": group.cell, "run_ids": [run.id for run in counted], "epochs": epochs,
+            "key": group.key, "cell": group.cell, "run_ids": [run.id for run in counted], "epochs": epochs,
             "incomplete_runs": len(excluded), "excluded_runs": excluded,
         })  # fmt: skip
     if len(budgets) > 1:

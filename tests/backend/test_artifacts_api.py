@@ -11,10 +11,11 @@ from urllib.parse import urlparse
 import pytest
 
 from backend.main import create_app
-from tests.utils.factories import API, create_run
+from tests.utils.factories import API, create_run, started_run
 from tests.utils.live_server import serve
 
 SECRET = b"do not serve me"
+LEASE = {"attempt": 1}  # the uploads below are the first claim's
 HOSTILE_NAMES = [
     "../x",
     "..%2Fx",
@@ -66,7 +67,7 @@ def _files(root: Path) -> set[Path]:
 
 
 def test_hostile_names_are_refused_for_reads_and_writes(migrated, client, live):
-    run_id = create_run(client)["id"]
+    run_id = started_run(client)["id"]
     data_dir = Path(migrated.data_dir)
     (data_dir / "secret.txt").write_bytes(SECRET)
     artifacts = migrated.resolved_artifacts_dir
@@ -74,7 +75,7 @@ def test_hostile_names_are_refused_for_reads_and_writes(migrated, client, live):
     before = _files(data_dir)
     for name in HOSTILE_NAMES:
         path = f"{API}/runs/{run_id}/artifacts/{name}"
-        status, body = _raw(live, "PUT", path, b"payload")
+        status, body = _raw(live, "PUT", path + "?attempt=1", b"payload")
         assert 400 <= status < 500, (name, status, body)
         status, body = _raw(live, "GET", path)
         assert 400 <= status < 500 or (name == "" and status == 200), (name, status, body)
@@ -87,12 +88,12 @@ def test_hostile_names_are_refused_for_reads_and_writes(migrated, client, live):
 
 
 def test_upload_list_and_download_round_trip(migrated, client):
-    run_id = create_run(client)["id"]
+    run_id = started_run(client)["id"]
     image = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
-    response = client.put(f"{API}/runs/{run_id}/artifacts/predictions/epoch_1.png", content=image)
+    response = client.put(f"{API}/runs/{run_id}/artifacts/predictions/epoch_1.png", params=LEASE, content=image)
     assert response.status_code == 201, response.text
     assert response.json() == {"name": "predictions/epoch_1.png", "size": len(image)}
-    assert client.put(f"{API}/runs/{run_id}/artifacts/report.json", content=b"{}").status_code == 201
+    assert client.put(f"{API}/runs/{run_id}/artifacts/report.json", params=LEASE, content=b"{}").status_code == 201
     # checkpoints live in the run's folder too, but stay with the worker: never listed
     checkpoint = migrated.resolved_artifacts_dir / "runs" / str(run_id) / "checkpoints" / "last.pt"
     checkpoint.parent.mkdir(parents=True)
@@ -105,4 +106,21 @@ def test_upload_list_and_download_round_trip(migrated, client):
     assert download.status_code == 200 and download.content == image
     assert download.headers["content-type"] == "image/png"
     assert client.get(f"{API}/runs/{run_id}/artifacts/missing.png").status_code == 404
-    assert client.put(f"{API}/runs/999/artifacts/x.png", content=b"x").status_code == 404
+    assert client.put(f"{API}/runs/999/artifacts/x.png", params=LEASE, content=b"x").status_code == 404
+
+
+def test_an_upload_names_its_lease_and_only_the_running_attempt_may_upload(migrated, client):
+    run_id = started_run(client)["id"]
+    path = f"{API}/runs/{run_id}/artifacts/overlay.png"
+    missing = client.put(path, content=b"x")
+    assert missing.status_code == 422
+    assert ["query", "attempt"] in [error["loc"] for error in missing.json()["detail"]]
+    assert client.put(path, params={"attempt": 2}, content=b"x").status_code == 409  # not its attempt
+    assert client.put(path, params=LEASE, content=b"first").status_code == 201
+    client.post(f"{API}/runs/{run_id}/finish", json={"attempt": 1, "status": "completed"})
+    late = client.put(path, params=LEASE, content=b"late")
+    assert late.status_code == 409 and "completed" in late.json()["detail"]
+    assert client.get(path).content == b"first"
+    queued = create_run(client)["id"]
+    assert client.put(f"{API}/runs/{queued}/artifacts/x.png", params=LEASE, content=b"x").status_code == 409
+    assert client.get(f"{API}/runs/{queued}/artifacts").json() == []

@@ -55,10 +55,10 @@ def _write_routes(run_id: int) -> list[tuple[str, str, dict | None]]:
     return [
         ("POST", "/runs", run_body()),
         ("POST", f"/runs/{run_id}/start", {"worker_host": "w1"}),
-        ("POST", f"/runs/{run_id}/heartbeat", {"epochs_completed": 1}),
-        ("POST", f"/runs/{run_id}/metrics", {"points": epoch_points(1)}),
+        ("POST", f"/runs/{run_id}/heartbeat", {"attempt": 1, "epochs_completed": 1}),
+        ("POST", f"/runs/{run_id}/metrics", {"attempt": 1, "points": epoch_points(1)}),
         ("POST", f"/runs/{run_id}/cancel", None),
-        ("POST", f"/runs/{run_id}/finish", {"status": "cancelled"}),
+        ("POST", f"/runs/{run_id}/finish", {"attempt": 1, "status": "cancelled"}),
         ("DELETE", f"/runs/{run_id}", None),
     ]
 
@@ -84,10 +84,10 @@ def test_write_routes_work_with_the_token(secured):
 
     run_id = call("POST", "/runs", run_body(), 201)["id"]
     assert call("POST", f"/runs/{run_id}/start", {"worker_host": "w1"}, 200)["status"] == "running"
-    assert call("POST", f"/runs/{run_id}/heartbeat", {"epochs_completed": 1}, 200)["status"] == "running"
-    assert call("POST", f"/runs/{run_id}/metrics", {"points": epoch_points(1)}, 200)["inserted"] == 3
+    assert call("POST", f"/runs/{run_id}/heartbeat", {"attempt": 1, "epochs_completed": 1}, 200)["status"] == "running"
+    assert call("POST", f"/runs/{run_id}/metrics", {"attempt": 1, "points": epoch_points(1)}, 200)["inserted"] == 3
     assert call("POST", f"/runs/{run_id}/cancel", None, 200)["cancel_requested"] is True
-    assert call("POST", f"/runs/{run_id}/finish", {"status": "cancelled"}, 200)["status"] == "cancelled"
+    assert call("POST", f"/runs/{run_id}/finish", {"attempt": 1, "status": "cancelled"}, 200)["status"] == "cancelled"
     assert call("DELETE", f"/runs/{run_id}", None, 204) is None
     assert secured.get(f"{API}/runs/{run_id}").status_code == 404
 

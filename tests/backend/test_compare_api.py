@@ -3,19 +3,15 @@ filters by model and dataset."""
 
 from __future__ import annotations
 
-from tests.utils.factories import API, create_run, valid_spec
-
-
-def post(client, run_id, points):
-    assert client.post(f"{API}/runs/{run_id}/metrics", json={"points": points}).status_code == 200
+from tests.utils.factories import API, create_run, finish_run, post_points, started_run, valid_spec
 
 
 def test_compare_by_ids_and_by_group_in_one_request(client):
-    a = create_run(client, name="a", group="sweep")
-    b = create_run(client, name="b", group="sweep")
-    c = create_run(client, name="c")
+    a = started_run(client, name="a", group="sweep")
+    b = started_run(client, name="b", group="sweep")
+    c = started_run(client, name="c")
     for run, base in ((a, 1.0), (b, 2.0), (c, 3.0)):
-        post(client, run["id"], [{"name": "train_loss", "step": s, "value": base / s, "wall_time": 100.0 + s}
+        post_points(client, run["id"], [{"name": "train_loss", "step": s, "value": base / s, "wall_time": 100.0 + s}
                                  for s in (1, 2, 3)] + [{"name": "lr", "step": 1, "value": 0.1}])
 
     by_group = client.get(f"{API}/compare", params={"group": "sweep"}).json()
@@ -47,3 +43,70 @@ def test_runs_filter_by_model_and_dataset(client):
     assert names(dataset="synthetic_cifar10") == ["cnn-cifar", "mlp-cifar"]
     assert names(model="mlp", dataset="synthetic_cifar10") == ["mlp-cifar"]
     assert names(model="resnet") == []
+
+
+# Groups: one grouping and one label for the chart, the summary, the statistics and the report
+
+SGD = "optimizer=sgd(momentum=0.9)"
+
+
+def _trained(client, name: str, group: str, accuracy: float, **spec) -> dict:
+    run = started_run(client, name=name, group=group, spec=valid_spec(**spec))
+    post_points(client, run["id"], [{"name": "test_accuracy", "step": 1, "value": accuracy}])
+    finish_run(client, run["id"])
+    return run
+
+
+def _labels(groups: list[dict]) -> list[str]:
+    return [group["label"] for group in groups]
+
+
+def test_compare_groups_by_a_registry_entry_with_the_labels_of_the_statistics(client):
+    runs = [
+        _trained(client, f"sgd {seed}", "opt", 0.9 + seed / 100, seed=seed, optimizer={"name": "sgd", "momentum": 0.9})
+        for seed in range(2)
+    ] + [_trained(client, f"adam {seed}", "opt", 0.8, seed=seed, optimizer="adam") for seed in range(2)]
+    compared = client.get(f"{API}/compare", params={"group": "opt", "group_by": "optimizer"})
+    assert compared.status_code == 200, compared.text
+    body = compared.json()
+    assert body["group_by"] == ["optimizer"]
+    assert body["groups"] == [
+        {"key": '{"optimizer": {"momentum": 0.9, "name": "sgd"}}', "label": SGD,
+         "cell": {"optimizer": {"name": "sgd", "momentum": 0.9}}, "run_ids": [runs[0]["id"], runs[1]["id"]]},
+        {"key": '{"optimizer": "adam"}', "label": "optimizer=adam", "cell": {"optimizer": "adam"},
+         "run_ids": [runs[2]["id"], runs[3]["id"]]},
+    ]  # fmt: skip
+    stats = client.get(f"{API}/stats", params={"group": "opt", "group_by": "optimizer"}).json()
+    assert [(g["key"], g["label"]) for g in stats["groups"]] == [(g["key"], g["label"]) for g in body["groups"]]
+    assert stats["ranking"] == [SGD, "optimizer=adam"]
+    report = client.get(f"{API}/compare/report", params={"group": "opt", "group_by": "optimizer"}).text
+    assert SGD in report and "optimizer={" not in report
+
+
+def test_without_group_by_each_run_is_a_group_named_after_it(client):
+    first = create_run(client, name="twin", group="g")
+    second = create_run(client, name="twin", group="g")
+    other = create_run(client, name="other", group="g")
+    groups = client.get(f"{API}/compare", params={"group": "g"}).json()["groups"]
+    assert [(g["label"], g["run_ids"], g["cell"]) for g in groups] == [
+        (f"twin #{first['id']}", [first["id"]], None),
+        (f"twin #{second['id']}", [second["id"]], None),
+        ("other", [other["id"]], None),
+    ]
+
+
+def test_groups_of_one_numeric_field_are_in_its_order_everywhere(client):
+    for lr, accuracy in ((0.1, 0.7), (0.001, 0.5), (0.01, 0.6)):
+        _trained(client, f"lr {lr}", "lrs", accuracy, learning_rate=lr)
+    params = {"group": "lrs", "group_by": "learning_rate"}
+    expected = ["learning_rate=0.001", "learning_rate=0.01", "learning_rate=0.1"]
+    assert _labels(client.get(f"{API}/compare", params=params).json()["groups"]) == expected
+    assert _labels(client.get(f"{API}/stats", params=params).json()["groups"]) == expected
+
+
+def test_compare_refuses_what_runs_cannot_be_grouped_by(client):
+    create_run(client, group="g")
+    for group_by in ("colour", "bad path!", ["cell", "optimizer"]):
+        response = client.get(f"{API}/compare", params={"group": "g", "group_by": group_by})
+        assert response.status_code == 422, (group_by, response.text)
+        assert ["query", "group_by"] in [error["loc"] for error in response.json()["detail"]]

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from backend.main import create_app
-from tests.utils.factories import API, create_run
+from tests.utils.factories import API, started_run
 from tests.utils.live_server import serve
 
 WRITERS = 16
@@ -19,7 +19,7 @@ POINTS_PER_BATCH = 200
 
 @pytest.mark.timeout(180)
 def test_sixteen_concurrent_writers_lose_nothing(client, migrated):
-    runs = [create_run(client, name=f"writer {i}")["id"] for i in range(WRITERS // 2)]  # two writers per run
+    runs = [started_run(client, name=f"writer {i}")["id"] for i in range(WRITERS // 2)]  # two writers per run
 
     def write(writer: int) -> list[int]:
         run_id = runs[writer // 2]
@@ -29,7 +29,7 @@ def test_sixteen_concurrent_writers_lose_nothing(client, migrated):
                 # Each writer owns its own metric names, so every point is distinct.
                 points = [{"name": f"w{writer}_m{batch}", "step": step, "value": float(step)}
                           for step in range(POINTS_PER_BATCH)]
-                response = http.post(f"{API}/runs/{run_id}/metrics", json={"points": points})
+                response = http.post(f"{API}/runs/{run_id}/metrics", json={"attempt": 1, "points": points})
                 statuses.append(response.status_code)
                 assert response.status_code == 200, response.text
                 assert response.json()["inserted"] == POINTS_PER_BATCH

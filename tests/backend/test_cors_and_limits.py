@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from trainboard.settings import Settings
 from backend.main import create_app
-from tests.utils.factories import API, create_run, epoch_points
+from tests.utils.factories import API, epoch_points, started_run
 
 PREFLIGHT = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"}
 
@@ -63,11 +63,12 @@ def capped(migrated):
 
 
 def _metrics_body(points: int) -> bytes:
-    return json.dumps({"points": [{"name": "train_loss", "step": i, "value": 0.5} for i in range(points)]}).encode()
+    batch = [{"name": "train_loss", "step": i, "value": 0.5} for i in range(points)]
+    return json.dumps({"attempt": 1, "points": batch}).encode()
 
 
 def test_an_oversized_body_is_refused_with_413(capped):
-    run_id = create_run(capped)["id"]
+    run_id = started_run(capped)["id"]
     body = _metrics_body(2000)
     assert len(body) > LIMIT
     response = capped.post(f"{API}/runs/{run_id}/metrics", content=body, headers={"Content-Type": "application/json"})
@@ -77,7 +78,7 @@ def test_an_oversized_body_is_refused_with_413(capped):
 
 
 def test_an_oversized_chunked_body_is_refused_with_413(capped):
-    run_id = create_run(capped)["id"]
+    run_id = started_run(capped)["id"]
     body = _metrics_body(2000)
 
     def chunks():
@@ -94,8 +95,8 @@ def test_an_oversized_chunked_body_is_refused_with_413(capped):
 
 
 def test_normal_bodies_pass_chunked_or_not(capped):
-    run_id = create_run(capped)["id"]
-    small = json.dumps({"points": epoch_points(1)}).encode()
+    run_id = started_run(capped)["id"]
+    small = json.dumps({"attempt": 1, "points": epoch_points(1)}).encode()
     headers = {"Content-Type": "application/json"}
     assert capped.post(f"{API}/runs/{run_id}/metrics", content=small, headers=headers).status_code == 200
     chunked = capped.post(f"{API}/runs/{run_id}/metrics", content=iter([small[:10], small[10:]]), headers=headers)
@@ -103,9 +104,9 @@ def test_normal_bodies_pass_chunked_or_not(capped):
 
 
 def test_artifact_uploads_have_their_own_larger_cap(capped):
-    run_id = create_run(capped)["id"]
+    run_id = started_run(capped)["id"]
     image = b"\x89PNG" + b"\0" * (2 * LIMIT)  # over the global cap, well under the artifacts' 50 MiB
-    response = capped.put(f"{API}/runs/{run_id}/artifacts/big.png", content=image)
+    response = capped.put(f"{API}/runs/{run_id}/artifacts/big.png", params={"attempt": 1}, content=image)
     assert response.status_code == 201, response.text
     assert capped.get(f"{API}/runs/{run_id}/artifacts/big.png").content == image
 

@@ -32,6 +32,9 @@ def api(migrated) -> Iterator[httpx.Client]:
             yield client
 
 
+DONE = {"attempt": 1, "status": "completed"}  # the finish of the runs' first (and only) claim
+
+
 def _ok(response: httpx.Response) -> dict:
     assert response.status_code in (200, 201), response.text
     return response.json()
@@ -50,7 +53,7 @@ def _new_run(api: httpx.Client, *, start: bool) -> dict:
 
 
 def _post_epoch(api: httpx.Client, run_id: int, epoch: int) -> None:
-    assert _ok(api.post(f"/runs/{run_id}/metrics", json={"points": epoch_points(epoch)}))["inserted"] == 3
+    assert _ok(api.post(f"/runs/{run_id}/metrics", json={"attempt": 1, "points": epoch_points(epoch)}))["inserted"] == 3
 
 
 def _expected(*epochs: int) -> list[tuple[str, int, float]]:
@@ -75,7 +78,7 @@ def test_finished_run_sends_state_backlog_and_end_then_closes(api):
     run = _new_run(api, start=True)
     _post_epoch(api, run["id"], 1)
     _post_epoch(api, run["id"], 2)
-    _ok(api.post(f"/runs/{run['id']}/finish", json={"status": "completed", "epochs_completed": 2}))
+    _ok(api.post(f"/runs/{run['id']}/finish", json=DONE | {"epochs_completed": 2}))
 
     with _stream(api, run["id"]) as reader:
         assert reader.response.headers["cache-control"].startswith("no-")
@@ -111,8 +114,8 @@ def test_running_run_streams_each_epoch_once_in_order(api):
             for epoch in (1, 2, 3):
                 time.sleep(0.1)
                 _post_epoch(api, run["id"], epoch)
-                _ok(api.post(f"/runs/{run['id']}/heartbeat", json={"epochs_completed": epoch}))
-            _ok(api.post(f"/runs/{run['id']}/finish", json={"status": "completed", "epochs_completed": 3}))
+                _ok(api.post(f"/runs/{run['id']}/heartbeat", json={"attempt": 1, "epochs_completed": epoch}))
+            _ok(api.post(f"/runs/{run['id']}/finish", json=DONE | {"epochs_completed": 3}))
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
 
@@ -150,12 +153,12 @@ def test_each_epoch_is_pushed_as_it_is_reported(api, monkeypatch):
             seen += got
 
         # a heartbeat that changes nothing else is a `heartbeat` event
-        _ok(api.post(f"/runs/{run['id']}/heartbeat", json={}))
+        _ok(api.post(f"/runs/{run['id']}/heartbeat", json={"attempt": 1}))
         beat_at = _time(_ok(api.get(f"/runs/{run['id']}"))["heartbeat_at"])
         beats = reader.until(lambda e: e.event == "heartbeat" and _time(e.json()["heartbeat_at"]) == beat_at)
         assert _points(beats) == []
 
-        _ok(api.post(f"/runs/{run['id']}/finish", json={"status": "completed", "epochs_completed": 3}))
+        _ok(api.post(f"/runs/{run['id']}/finish", json=DONE | {"epochs_completed": 3}))
         tail = reader.rest()
     assert _kinds(tail) == ["state", "end"]
     assert tail[0].json()["status"] == "completed" and tail[0].json()["finished_at"] is not None
@@ -199,7 +202,7 @@ def test_reconnect_with_last_event_id_gets_only_newer_points(api):
 
     # while disconnected: one more epoch, and the end
     _post_epoch(api, run["id"], 3)
-    _ok(api.post(f"/runs/{run['id']}/finish", json={"status": "completed", "epochs_completed": 3}))
+    _ok(api.post(f"/runs/{run['id']}/finish", json=DONE | {"epochs_completed": 3}))
 
     with _stream(api, run["id"], last_event_id=last_id) as reader:
         events = reader.rest()

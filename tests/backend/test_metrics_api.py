@@ -1,4 +1,5 @@
-"""Metric points: idempotent batch ingestion, non-finite values, filters, order and limits."""
+"""Metric points: idempotent batch ingestion, non-finite values, filters, order and limits, and the
+lease: points only from the current attempt of a running run."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 
 import pytest
 
-from tests.utils.factories import API, create_run, post_points, strict_json
+from tests.utils.factories import API, create_run, finish_run, post_points, start_run, started_run, strict_json
 
 NAMES = ("train_loss", "val_loss", "val_accuracy")
 
@@ -33,7 +34,8 @@ def _keys(points) -> list[tuple[str, int]]:
 
 @pytest.fixture
 def run(client) -> dict:
-    return create_run(client)
+    """A running run, claimed as attempt 1: the points below are its worker's."""
+    return started_run(client)
 
 
 def test_batch_is_stored_and_read_back(client, run):
@@ -74,7 +76,7 @@ def test_same_point_twice_in_one_batch_is_stored_once(client, run):
 
 
 def test_points_of_runs_are_kept_apart(client, run):
-    other = create_run(client)
+    other = started_run(client)
     post_points(client, run["id"], _batch(steps=[0]))
     assert post_points(client, other["id"], _batch(steps=[0])) == {"received": 3, "inserted": 3}
     assert len(_read(client, run["id"])) == 3
@@ -84,7 +86,7 @@ def test_points_of_runs_are_kept_apart(client, run):
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
 def test_non_finite_values_are_stored_as_null(client, run, literal):
     text = (
-        '{"points": ['
+        '{"attempt": 1, "points": ['
         f'{{"name": "loss", "step": 0, "value": {literal}}}, '
         '{"name": "loss", "step": 1, "value": 0.25}, '
         f'{{"name": "acc", "step": 0, "value": 0.5, "wall_time": {literal}}}'
@@ -158,7 +160,7 @@ def test_large_batch_in_one_call(client, run):
 
 def test_batch_over_the_limit_is_refused(client, run):
     batch = [{"name": "loss", "step": step, "value": 0.0} for step in range(10_001)]
-    response = client.post(f"{API}/runs/{run['id']}/metrics", json={"points": batch})
+    response = client.post(f"{API}/runs/{run['id']}/metrics", json={"attempt": 1, "points": batch})
     assert response.status_code == 422
     assert ["body", "points"] in [error["loc"] for error in response.json()["detail"]]
     assert _read(client, run["id"]) == []
@@ -183,7 +185,7 @@ def test_batch_over_the_limit_is_refused(client, run):
 )
 def test_bad_point_refuses_the_whole_batch(client, run, point, field):
     good = {"name": "loss", "step": 5, "value": 1.0}
-    response = client.post(f"{API}/runs/{run['id']}/metrics", json={"points": [good, point]})
+    response = client.post(f"{API}/runs/{run['id']}/metrics", json={"attempt": 1, "points": [good, point]})
     assert response.status_code == 422, response.text
     assert ["body", "points", 1, field] in [error["loc"] for error in response.json()["detail"]]
     assert _read(client, run["id"]) == []
@@ -201,7 +203,7 @@ def test_empty_batch(client, run):
 
 
 def test_unknown_run(client, run):
-    response = client.post(f"{API}/runs/999/metrics", json={"points": _batch(steps=[0])})
+    response = client.post(f"{API}/runs/999/metrics", json={"attempt": 1, "points": _batch(steps=[0])})
     assert response.status_code == 404
     assert client.get(f"{API}/runs/999/metrics").status_code == 404
     assert _read(client, run["id"]) == []
@@ -234,3 +236,49 @@ def test_racing_retries_of_one_batch_store_it_once(client, run):
     assert sum(inserted) == len(batch) == 150
     points = _read(client, run["id"])
     assert len(points) == 150 and len(set(_keys(points))) == 150
+
+
+# --- the lease: only the current attempt of a running run reports points ----------------------------
+
+
+def _best(client, run_id: int, name: str):
+    return client.get(f"{API}/runs/{run_id}").json()["summary"][name]["best"]
+
+
+def test_points_for_a_completed_run_are_refused_and_not_stored(client):
+    run = create_run(client)
+    start_run(client, run["id"])
+    post_points(client, run["id"], [{"name": "test_accuracy", "step": 1, "value": 0.25}])
+    finish_run(client, run["id"])
+    late = client.post(
+        f"{API}/runs/{run['id']}/metrics",
+        json={"attempt": 1, "points": [{"name": "test_accuracy", "step": 50, "value": 0.999}]},
+    )
+    assert late.status_code == 409 and "completed" in late.json()["detail"]
+    assert _best(client, run["id"], "test_accuracy") == 0.25
+    assert [p["step"] for p in _read(client, run["id"])] == [1]
+
+
+def test_points_for_a_queued_run_are_refused(client):
+    run = create_run(client)
+    response = client.post(f"{API}/runs/{run['id']}/metrics", json={"attempt": 1, "points": _batch(steps=[0])})
+    assert response.status_code == 409 and "queued" in response.json()["detail"]
+    assert _read(client, run["id"]) == []
+
+
+def test_points_of_a_stale_attempt_are_refused(client):
+    run = create_run(client)
+    start_run(client, run["id"], "w1")
+    client.post(f"{API}/runs/{run['id']}/release", json={"attempt": 1})  # handed to another worker
+    assert start_run(client, run["id"], "w2")["attempt"] == 2
+    stale = client.post(f"{API}/runs/{run['id']}/metrics", json={"attempt": 1, "points": _batch(steps=[7])})
+    assert stale.status_code == 409 and "lost its lease" in stale.json()["detail"]
+    assert _read(client, run["id"]) == []
+    assert post_points(client, run["id"], _batch(steps=[7]), attempt=2)["inserted"] == 3
+
+
+def test_a_batch_without_its_attempt_is_422_naming_it(client, run):
+    response = client.post(f"{API}/runs/{run['id']}/metrics", json={"points": _batch(steps=[0])})
+    assert response.status_code == 422
+    assert ["body", "attempt"] in [error["loc"] for error in response.json()["detail"]]
+    assert _read(client, run["id"]) == []

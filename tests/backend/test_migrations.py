@@ -23,7 +23,7 @@ from backend.core.migrate import (
 from backend.main import create_app
 from backend.models import Base
 from tests.utils.catalog import publish_builtin_catalog
-from tests.utils.factories import API, create_run, epoch_points, post_points
+from tests.utils.factories import API, create_run, epoch_points, post_points, started_run
 
 TABLES = {"runs", "metrics"}
 
@@ -67,7 +67,7 @@ def test_metric_points_are_unique_per_run_name_and_step(settings):
 
 def test_upgrade_twice_is_harmless_and_keeps_data(migrated):
     with TestClient(create_app(migrated)) as client:
-        run = create_run(client)
+        run = started_run(client)
         post_points(client, run["id"], epoch_points(1))
     upgrade(get_engine(migrated))
     with TestClient(create_app(migrated)) as client:

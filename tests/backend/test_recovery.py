@@ -13,7 +13,7 @@ from backend.models import Run
 from backend.models.base import utcnow
 from backend.services import broker_queue
 from backend.services.recovery import sweep
-from tests.utils.factories import API, create_run, queued_messages, start_run
+from tests.utils.factories import API, create_run, post_points, queued_messages, start_run
 from trainboard.broker import create_celery
 from trainboard.queues import DEFAULT_QUEUE
 
@@ -93,7 +93,17 @@ def test_a_worker_that_lost_its_lease_is_refused(client):
     stale = client.post(f"{API}/runs/{run['id']}/heartbeat", json={"attempt": 1})
     assert stale.status_code == 409 and "lost its lease" in stale.json()["detail"]
     assert client.post(f"{API}/runs/{run['id']}/finish", json={"attempt": 1, "status": "failed"}).status_code == 409
+    assert client.post(f"{API}/runs/{run['id']}/release", json={"attempt": 1}).status_code == 409
+    # ... and so are its results: its points would take the (name, step) places of the new attempt's
+    point = [{"name": "test_accuracy", "step": 3, "value": 0.999}]
+    stale_points = client.post(f"{API}/runs/{run['id']}/metrics", json={"attempt": 1, "points": point})
+    assert stale_points.status_code == 409 and "lost its lease" in stale_points.json()["detail"]
+    artifact = f"{API}/runs/{run['id']}/artifacts/predictions.png"
+    assert client.put(artifact, params={"attempt": 1}, content=b"stale").status_code == 409
+    assert client.get(artifact).status_code == 404
+    assert client.get(f"{API}/runs/{run['id']}/metrics").json()["points"] == []
     assert client.post(f"{API}/runs/{run['id']}/heartbeat", json={"attempt": 2}).status_code == 200
+    assert post_points(client, run["id"], point, attempt=2)["inserted"] == 1
     assert get(client, run["id"])["status"] == "running" and get(client, run["id"])["worker_host"] == "w2"
 
 
@@ -104,7 +114,7 @@ def test_release_hands_a_running_run_back_to_the_queue(client, migrated):
     released = client.post(f"{API}/runs/{run['id']}/release", json={"attempt": 1, "reason": "shutdown"})
     assert released.status_code == 200 and released.json()["status"] == "queued"
     assert queued_messages(migrated) == before + 1
-    assert client.post(f"{API}/runs/{run['id']}/release", json={}).status_code == 409  # not running now
+    assert client.post(f"{API}/runs/{run['id']}/release", json={"attempt": 1}).status_code == 409  # not running now
 
 
 @pytest.mark.redis
@@ -126,8 +136,12 @@ def test_a_worker_given_up_for_lost_but_alive_carries_on(client):
     start_run(client, run["id"], worker_host="w1")
     age_heartbeat(client, run["id"], 60)  # e.g. the API was down and its heartbeats could not arrive
     assert run_sweep(client).requeued == [run["id"]]
+    # Its points wait in its buffer while the run is queued, and are taken once its heartbeat is back.
+    point = [{"name": "test_accuracy", "step": 1, "value": 0.5}]
+    assert client.post(f"{API}/runs/{run['id']}/metrics", json={"attempt": 1, "points": point}).status_code == 409
     reply = client.post(f"{API}/runs/{run['id']}/heartbeat", json={"attempt": 1, "worker_host": "w1"}).json()
     assert reply == {"status": "running", "cancel_requested": False}
+    assert post_points(client, run["id"], point)["inserted"] == 1
     assert get(client, run["id"])["worker_host"] == "w1"
     # The copy of its message the sweep queued finds it held by a live worker.
     assert client.post(f"{API}/runs/{run['id']}/start", json={"worker_host": "w2"}).status_code == 409

@@ -3,16 +3,13 @@ scores: highest), in the run itself and in the runs list."""
 
 from __future__ import annotations
 
-from tests.utils.factories import API, create_run
+from tests.utils.factories import API, create_run, post_points, started_run
 
-
-def post(client, run_id, points):
-    response = client.post(f"{API}/runs/{run_id}/metrics", json={"points": points})
-    assert response.status_code == 200, response.text
+post = post_points
 
 
 def test_final_and_best_value_of_each_metric(client):
-    run = create_run(client)
+    run = started_run(client)
     post(client, run["id"], [
         *({"name": "test_loss", "step": s, "value": v} for s, v in [(1, 2.0), (2, 0.5), (3, 0.9)]),
         *({"name": "test_accuracy", "step": s, "value": v} for s, v in [(1, 0.4), (2, 0.8), (3, 0.7)]),
@@ -29,7 +26,7 @@ def test_final_and_best_value_of_each_metric(client):
 
 
 def test_ties_take_the_earliest_step_and_nulls_are_never_best(client):
-    run = create_run(client)
+    run = started_run(client)
     post(client, run["id"], [
         {"name": "test_accuracy", "step": 1, "value": 0.5},
         {"name": "test_accuracy", "step": 2, "value": 0.5},
@@ -40,7 +37,7 @@ def test_ties_take_the_earliest_step_and_nulls_are_never_best(client):
 
 
 def test_summaries_stay_with_their_run(client):
-    first, second = create_run(client, name="a"), create_run(client, name="b")
+    first, second = started_run(client, name="a"), started_run(client, name="b")
     post(client, first["id"], [{"name": "train_loss", "step": 1, "value": 1.0}])
     post(client, second["id"], [{"name": "train_loss", "step": 1, "value": 2.0}])
     runs = {r["name"]: r for r in client.get(f"{API}/runs").json()["data"]}

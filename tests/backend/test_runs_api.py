@@ -27,6 +27,7 @@ from tests.utils.factories import (
     report_size,
     run_count,
     start_run,
+    started_run,
     valid_spec,
 )
 
@@ -227,10 +228,11 @@ def test_unknown_run_is_404(client):
         ("POST", "/runs/999/cancel", None),
         ("DELETE", "/runs/999", None),
         ("POST", "/runs/999/start", {"worker_host": "w1"}),
-        ("POST", "/runs/999/heartbeat", {}),
-        ("POST", "/runs/999/finish", {"status": "completed"}),
+        ("POST", "/runs/999/heartbeat", {"attempt": 1}),
+        ("POST", "/runs/999/finish", {"attempt": 1, "status": "completed"}),
+        ("POST", "/runs/999/release", {"attempt": 1}),
         ("GET", "/runs/999/metrics", None),
-        ("POST", "/runs/999/metrics", {"points": []}),
+        ("POST", "/runs/999/metrics", {"attempt": 1, "points": []}),
     ]:
         response = client.request(method, f"{API}{path}", json=body)
         assert response.status_code == 404, (method, path, response.text)
@@ -262,7 +264,7 @@ def test_cancel_running_run_asks_the_worker_to_stop(client):
     assert response.json()["cancel_requested"] is True
     assert response.json()["finished_at"] is None
 
-    beat = client.post(f"{API}/runs/{run['id']}/heartbeat", json={})
+    beat = client.post(f"{API}/runs/{run['id']}/heartbeat", json={"attempt": 1})
     assert beat.status_code == 200
     assert beat.json() == {"status": "running", "cancel_requested": True}
 
@@ -292,16 +294,16 @@ def test_cancel_finished_run_is_409(client, final):
 
 @pytest.mark.parametrize("state", ["queued", "completed", "cancelled"])
 def test_delete_removes_run_and_its_metrics(client, settings, state):
-    other = create_run(client, name="other")
+    other = started_run(client, name="other")
     post_points(client, other["id"], epoch_points(1))
-    run = create_run(client, name="doomed")
-    if state == "completed":
-        start_run(client, run["id"])
+    run = started_run(client, name="doomed")
     post_points(client, run["id"], epoch_points(1) + epoch_points(2))
     if state == "completed":
         finish_run(client, run["id"])
-    elif state == "cancelled":
-        client.post(f"{API}/runs/{run['id']}/cancel")
+    else:  # back to the queue (its worker shut down), then perhaps cancelled there
+        assert client.post(f"{API}/runs/{run['id']}/release", json={"attempt": 1}).status_code == 200
+        if state == "cancelled":
+            client.post(f"{API}/runs/{run['id']}/cancel")
     assert _stored_points(settings, run["id"]) == 6
 
     response = client.delete(f"{API}/runs/{run['id']}")
@@ -332,12 +334,13 @@ def test_delete_running_run_is_409(client):
 # Start: a worker claims a run
 
 
-def test_start_claims_a_queued_run(client):
+def test_start_claims_a_queued_run(client, settings):
     run = create_run(client)
     started = start_run(client, run["id"], "gpu-box-1")
     assert started["status"] == "running"
     assert started["worker_host"] == "gpu-box-1"
     assert started["attempt"] == 1
+    assert started["heartbeat_seconds"] == settings.heartbeat_seconds  # how often the worker must beat
     assert started["started_at"] is not None and started["heartbeat_at"] is not None
     assert started["finished_at"] is None
     assert client.get(f"{API}/runs/{run['id']}").json()["status"] == "running"
@@ -398,7 +401,7 @@ def test_heartbeat_records_progress(client):
     time.sleep(0.01)
     beat = client.post(
         f"{API}/runs/{run['id']}/heartbeat",
-        json={"epochs_completed": 1, "device_name": "NVIDIA H100", "environment": {"torch": "2.4"}},
+        json={"attempt": 1, "epochs_completed": 1, "device_name": "NVIDIA H100", "environment": {"torch": "2.4"}},
     )
     assert beat.status_code == 200
     assert beat.json() == {"status": "running", "cancel_requested": False}
@@ -409,24 +412,25 @@ def test_heartbeat_records_progress(client):
     assert _time(now["heartbeat_at"]) > _time(started["heartbeat_at"])
 
     time.sleep(0.01)
-    client.post(f"{API}/runs/{run['id']}/heartbeat", json={"epochs_completed": 2})
+    client.post(f"{API}/runs/{run['id']}/heartbeat", json={"attempt": 1, "epochs_completed": 2})
     later = client.get(f"{API}/runs/{run['id']}").json()
     assert later["epochs_completed"] == 2
     assert later["device_name"] == "NVIDIA H100"  # not forgotten by a beat that does not repeat it
     assert _time(later["heartbeat_at"]) > _time(now["heartbeat_at"])
 
     # a late, out-of-order beat never moves progress backwards
-    client.post(f"{API}/runs/{run['id']}/heartbeat", json={"epochs_completed": 1})
+    client.post(f"{API}/runs/{run['id']}/heartbeat", json={"attempt": 1, "epochs_completed": 1})
     assert client.get(f"{API}/runs/{run['id']}").json()["epochs_completed"] == 2
 
-    assert client.post(f"{API}/runs/{run['id']}/heartbeat", json={"epochs_completed": -1}).status_code == 422
+    bad = client.post(f"{API}/runs/{run['id']}/heartbeat", json={"attempt": 1, "epochs_completed": -1})
+    assert bad.status_code == 422
 
 
 def test_heartbeat_of_a_finished_run_tells_the_worker_to_stop(client):
     run = create_run(client)
     start_run(client, run["id"])
     done = finish_run(client, run["id"], "completed", epochs_completed=2)
-    beat = client.post(f"{API}/runs/{run['id']}/heartbeat", json={"epochs_completed": 5})
+    beat = client.post(f"{API}/runs/{run['id']}/heartbeat", json={"attempt": 1, "epochs_completed": 5})
     assert beat.status_code == 200
     assert beat.json() == {"status": "completed", "cancel_requested": True}
     after = client.get(f"{API}/runs/{run['id']}").json()
@@ -434,11 +438,10 @@ def test_heartbeat_of_a_finished_run_tells_the_worker_to_stop(client):
     assert after["heartbeat_at"] == done["heartbeat_at"]
 
 
-def test_heartbeat_of_a_queued_run_changes_nothing(client):
+def test_heartbeat_of_a_run_never_claimed_is_refused_and_changes_nothing(client):
     run = create_run(client)
-    beat = client.post(f"{API}/runs/{run['id']}/heartbeat", json={"epochs_completed": 1})
-    assert beat.status_code == 200
-    assert beat.json()["status"] == "queued"
+    beat = client.post(f"{API}/runs/{run['id']}/heartbeat", json={"attempt": 1, "epochs_completed": 1})
+    assert beat.status_code == 409  # no worker holds attempt 1 of it
     after = client.get(f"{API}/runs/{run['id']}").json()
     assert after["heartbeat_at"] is None and after["epochs_completed"] == 0
 
@@ -463,7 +466,7 @@ def test_finish_is_idempotent_for_the_same_status(client, final):
     assert again["finished_at"] == first["finished_at"]
 
     other = "failed" if final != "failed" else "completed"
-    response = client.post(f"{API}/runs/{run['id']}/finish", json={"status": other})
+    response = client.post(f"{API}/runs/{run['id']}/finish", json={"attempt": 1, "status": other})
     assert response.status_code == 409
     assert final in response.json()["detail"]
     assert client.get(f"{API}/runs/{run['id']}").json()["status"] == final
@@ -473,20 +476,42 @@ def test_finish_refuses_a_status_that_is_not_final(client):
     run = create_run(client)
     start_run(client, run["id"])
     for status in ("running", "queued", "done", None):
-        assert client.post(f"{API}/runs/{run['id']}/finish", json={"status": status}).status_code == 422
+        assert client.post(f"{API}/runs/{run['id']}/finish", json={"attempt": 1, "status": status}).status_code == 422
     assert client.get(f"{API}/runs/{run['id']}").json()["status"] == "running"
 
 
 def test_full_life_cycle_keeps_times_in_order(client):
     run = create_run(client)
     started = start_run(client, run["id"])
-    client.post(f"{API}/runs/{run['id']}/heartbeat", json={"epochs_completed": 1})
+    client.post(f"{API}/runs/{run['id']}/heartbeat", json={"attempt": 1, "epochs_completed": 1})
     done = finish_run(client, run["id"], "completed", epochs_completed=2)
     created, began, ended = _time(run["created_at"]), _time(started["started_at"]), _time(done["finished_at"])
     assert created <= began <= ended
     assert done["epochs_completed"] == 2
     assert done["cancel_requested"] is False
     assert client.get(f"{API}/runs", params={"status": "completed"}).json()["count"] == 1
+
+
+
+# The lease: every report of a worker names the attempt it claimed
+
+
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [
+        ("heartbeat", {"epochs_completed": 1}),
+        ("finish", {"status": "completed"}),
+        ("release", {"reason": "shutdown"}),
+        ("metrics", {"points": [{"name": "loss", "step": 1, "value": 0.5}]}),
+    ],
+)
+def test_a_worker_report_without_its_attempt_is_422_naming_it(client, action, body):
+    run = started_run(client)
+    response = client.post(f"{API}/runs/{run['id']}/{action}", json=body)
+    assert response.status_code == 422, response.text
+    assert ["body", "attempt"] in [error["loc"] for error in response.json()["detail"]]
+    after = client.get(f"{API}/runs/{run['id']}").json()
+    assert (after["status"], after["epochs_completed"], after["summary"]) == ("running", 0, {})
 
 
 @pytest.mark.timeout(120)

@@ -302,7 +302,7 @@ def test_cancel_stops_every_run_of_the_study(client):
     assert {by_id[run["id"]]["status"] for run in runs[2:]} == {"cancelled"}
     assert client.get(f"{API}/runs/{other['id']}").json()["status"] == "queued"
     # the running run stops at its next heartbeat, then the study is over
-    assert client.post(f"{API}/runs/{runs[0]['id']}/heartbeat", json={}).json()["cancel_requested"] is True
+    assert client.post(f"{API}/runs/{runs[0]['id']}/heartbeat", json={"attempt": 1}).json()["cancel_requested"] is True
     finish_run(client, runs[0]["id"], status="cancelled")
     assert client.get(f"{API}/studies/{study['id']}").json()["status"] == "finished"
     assert client.post(f"{API}/studies/{study['id']}/cancel").status_code == 200  # again: nothing to do

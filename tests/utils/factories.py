@@ -48,6 +48,7 @@ def create_run(client: TestClient, *, spec: dict[str, Any] | None = None, header
 
 
 def start_run(client: TestClient, run_id: int, worker_host: str = "w1", headers=None) -> dict:
+    """Claim the run as a worker does; the reply's `attempt` is the lease every later report carries."""
     response = client.post(f"{API}/runs/{run_id}/start", json={"worker_host": worker_host}, headers=headers)
     assert response.status_code == 200, response.text
     return response.json()
@@ -62,8 +63,16 @@ def report_size(client: TestClient, run_id: int, param_count: int, macs: int) ->
     return client.get(f"{API}/runs/{run_id}").json()
 
 
-def finish_run(client: TestClient, run_id: int, status: str = "completed", headers=None, **fields: Any) -> dict:
-    response = client.post(f"{API}/runs/{run_id}/finish", json={"status": status, **fields}, headers=headers)
+def started_run(client: TestClient, *, spec: dict[str, Any] | None = None, **fields: Any) -> dict:
+    """A run submitted and claimed (attempt 1): ready for points, heartbeats and its finish."""
+    return start_run(client, create_run(client, spec=spec, **fields)["id"])
+
+
+def finish_run(
+    client: TestClient, run_id: int, status: str = "completed", headers=None, *, attempt: int = 1, **fields: Any
+) -> dict:
+    body = {"attempt": attempt, "status": status, **fields}
+    response = client.post(f"{API}/runs/{run_id}/finish", json=body, headers=headers)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -73,8 +82,9 @@ def epoch_points(epoch: int, names: tuple[str, ...] = ("train_loss", "val_loss",
     return [{"name": name, "step": epoch, "value": round(epoch + i / 10, 3)} for i, name in enumerate(names)]
 
 
-def post_points(client: TestClient, run_id: int, points: list[dict], headers=None) -> dict:
-    response = client.post(f"{API}/runs/{run_id}/metrics", json={"points": points}, headers=headers)
+def post_points(client: TestClient, run_id: int, points: list[dict], headers=None, *, attempt: int = 1) -> dict:
+    """Report points of a running run, as the holder of its lease `attempt` (the first claim's by default)."""
+    response = client.post(f"{API}/runs/{run_id}/metrics", json={"attempt": attempt, "points": points}, headers=headers)
     assert response.status_code == 200, response.text
     return response.json()
 

@@ -75,11 +75,11 @@ def test_claim_of_a_cancelled_run_is_refused(migrated):
 
 @pytest.mark.timeout(60)
 def test_a_cancel_request_reaches_the_engine_through_the_heartbeat(migrated):
-    with serve(create_app(migrated)) as api_url:
+    with serve(create_app(migrated.model_copy(update={"heartbeat_seconds": 0.2}))) as api_url:
         run_id = submit(api_url)
         with Reporter(api_url, run_id) as reporter:
             reporter.claim("host-a")
-            callback = ReportingCallback(reporter, heartbeat_seconds=0.2)
+            callback = ReportingCallback(reporter)
             callback.start()
             callback.on_start({"device_name": "cpu", "device": "cpu"})
             assert not callback.should_stop()
@@ -91,3 +91,59 @@ def test_a_cancel_request_reaches_the_engine_through_the_heartbeat(migrated):
             assert callback.should_stop()
         run = httpx.get(f"{api_url}/api/v1/runs/{run_id}", timeout=10).json()
         assert run["device_name"] == "cpu" and run["status"] == "running" and run["cancel_requested"]
+
+
+@pytest.mark.timeout(60)
+def test_a_reporter_that_lost_its_lease_is_refused_and_its_callback_stops(migrated):
+    with serve(create_app(migrated)) as api_url:
+        run_id = submit(api_url)
+        with Reporter(api_url, run_id) as first, Reporter(api_url, run_id) as second:
+            first.claim("host-a")
+            first.release("shutting down")  # ... and the run goes to another worker
+            assert second.claim("host-b")["attempt"] == 2
+            second.add_points(1, {"test_accuracy": 0.5})
+            second.flush()
+            second.upload_artifact("overlay.png", b"second", "image/png")
+
+            # The first one carries on as if it still held the run: nothing of it is taken.
+            first.add_points(1, {"test_accuracy": 0.999})
+            with pytest.raises(RunRejected) as refused:
+                first.flush(retry_for=0)
+            assert refused.value.status_code == 409 and first.pending_count() == 1
+            with pytest.raises(RunRejected):
+                first.upload_artifact("overlay.png", b"stale", "image/png", retry_for=0)
+            callback = ReportingCallback(first)
+            callback.on_epoch(2, {"test_accuracy": 0.999})
+            assert callback.lease_lost and callback.should_stop()
+        assert stored_points(api_url, run_id) == [("test_accuracy", 1, 0.5)]
+        assert httpx.get(f"{api_url}/api/v1/runs/{run_id}/artifacts/overlay.png", timeout=10).content == b"second"
+
+
+@pytest.mark.timeout(90)
+def test_the_worker_beats_at_the_interval_the_api_hands_it(migrated, monkeypatch, tmp_path):
+    """One setting rules both sides: the API's heartbeat_seconds comes with the claim, and the
+    worker beats at it whatever its own settings say (60 s here: no beat would come in time)."""
+    import worker.engine.loop
+    import worker.tasks
+    from trainboard.settings import Settings
+
+    with serve(create_app(migrated.model_copy(update={"heartbeat_seconds": 0.25}))) as api_url:
+        run_id = submit(api_url)
+        with Reporter(api_url, run_id) as reporter:
+            assert reporter.claim("host-a")["heartbeat_seconds"] == 0.25
+            assert reporter.heartbeat_seconds == 0.25 and ReportingCallback(reporter).heartbeat_seconds == 0.25
+            reporter.release("handing it to the task below")
+
+        worker_settings = Settings(api_url=api_url, data_dir=tmp_path, heartbeat_seconds=60)
+        monkeypatch.setattr(worker.tasks, "get_settings", lambda: worker_settings)
+        seen: dict = {}
+
+        def train(spec, callback, **_):  # the engine, replaced: it only waits while the beats go on
+            seen["interval"] = callback.heartbeat_seconds
+            claimed_at = httpx.get(f"{api_url}/api/v1/runs/{run_id}", timeout=10).json()["heartbeat_at"]
+            time.sleep(1.5)
+            seen["beat"] = httpx.get(f"{api_url}/api/v1/runs/{run_id}", timeout=10).json()["heartbeat_at"] > claimed_at
+
+        monkeypatch.setattr(worker.engine.loop, "train", train)
+        assert worker.tasks.train_run(run_id) == "completed"
+        assert seen == {"interval": 0.25, "beat": True}

@@ -3,11 +3,16 @@ Checkpoints stay with the workers and are not listed here."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import ReadAuth, RunDep, RunId, SettingsDep, WriteAuth
+from backend.crud import runs as runs_crud
+from backend.crud.runs import InvalidTransition
+from backend.schemas.common import LeaseAttempt
 from backend.services import artifacts
 
 router = APIRouter(prefix="/runs/{run_id}/artifacts", tags=["artifacts"])
@@ -37,9 +42,21 @@ def read_artifact(run: RunDep, name: str, settings: SettingsDep) -> FileResponse
 
 
 @router.put("/{name:path}", dependencies=[WriteAuth], status_code=201)
-async def write_artifact(run_id: RunId, name: str, request: Request, run: RunDep, settings: SettingsDep) -> dict:
-    """Store the request body as artifact `name` (replacing any earlier one)."""
+async def write_artifact(
+    run_id: RunId,
+    name: str,
+    request: Request,
+    run: RunDep,
+    settings: SettingsDep,
+    attempt: Annotated[LeaseAttempt, Query(description="The uploader's lease, as for metric points")],
+) -> dict:
+    """Store the request body as artifact `name` (replacing any earlier one). 409, and nothing
+    stored, when the run is not running or the attempt lost its lease."""
     path = _path(settings, run.id, name)
+    try:
+        runs_crud.check_results(run, attempt)  # the run is loaded already: no query on the event loop
+    except InvalidTransition as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
     content = bytearray()
     async for chunk in request.stream():
         content += chunk

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 
 from backend.api.deps import HubDep, ReadAuth, RunDep, SessionDep, WriteAuth
 from backend.crud import metrics as metrics_crud
+from backend.crud import runs as runs_crud
+from backend.crud.runs import InvalidTransition
 from backend.schemas.metric import MetricBatch, MetricBatchResult, MetricPointPublic, MetricSeries
 
 router = APIRouter(prefix="/runs/{run_id}/metrics", tags=["metrics"])
@@ -15,8 +17,13 @@ router = APIRouter(prefix="/runs/{run_id}/metrics", tags=["metrics"])
 
 @router.post("", dependencies=[WriteAuth])
 def add_metrics(run: RunDep, batch: MetricBatch, session: SessionDep, hub: HubDep) -> MetricBatchResult:
-    """Store a batch of points. A point whose (name, step) is already stored is ignored, so a
-    batch can be retried safely."""
+    """Store a batch of points from the holder of the run's lease (`attempt`). A point whose
+    (name, step) is already stored is ignored, so a batch can be retried safely. 409, and nothing
+    stored, when the run is not running or the attempt lost its lease."""
+    try:
+        runs_crud.check_results(run, batch["attempt"])
+    except InvalidTransition as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
     inserted = metrics_crud.add_points(session=session, run_id=run.id, points=batch["points"])
     session.commit()
     if inserted:

@@ -27,6 +27,7 @@ from backend.crud.runs import SORTABLE, InvalidTransition
 from backend.models import Run, RunStatus
 from backend.schemas.run import (
     MetricSummary,
+    RunClaimed,
     RunCreate,
     RunFinish,
     RunHeartbeat,
@@ -150,8 +151,10 @@ def delete_run(run: RunDep, session: SessionDep, hub: HubDep, settings: Settings
 
 
 @router.post("/{run_id}/start", dependencies=[WriteAuth])
-def start_run(run_id: RunId, body: RunStart, session: SessionDep, hub: HubDep, settings: SettingsDep) -> RunPublic:
-    """Claim a queued run for training (409 if it is cancelled, finished or held by a live worker)."""
+def start_run(run_id: RunId, body: RunStart, session: SessionDep, hub: HubDep, settings: SettingsDep) -> RunClaimed:
+    """Claim a queued run for training (409 if it is cancelled, finished or held by a live worker).
+    The reply's `attempt` is the worker's lease, sent with every later report, and its
+    `heartbeat_seconds` the interval the worker beats at: one setting, the API's, rules both sides."""
     try:
         run = runs_crud.start_run(
             session=session,
@@ -164,7 +167,8 @@ def start_run(run_id: RunId, body: RunStart, session: SessionDep, hub: HubDep, s
     except InvalidTransition as exc:
         session.rollback()
         raise HTTPException(status_code=409, detail=str(exc)) from exc
-    return _commit_and_notify(session, hub, run)
+    public = _commit_and_notify(session, hub, run)
+    return RunClaimed(**public.model_dump(), heartbeat_seconds=settings.heartbeat_seconds)
 
 
 @router.post("/{run_id}/heartbeat", dependencies=[WriteAuth])

@@ -1,0 +1,71 @@
+"""The compare page in a real browser names each group as the server does: the chart's curves and
+legend, the summary table and the statistics table all show `optimizer=sgd(momentum=0.9)` for runs
+grouped by a registry entry (GET /compare?group_by=... gives the groups and their labels)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.e2e import browser as fixtures
+from tests.e2e.browser import screenshot, tiny_spec
+from tests.e2e.services import running_stack
+from tests.utils.live_server import free_port
+
+browser, page = fixtures.browser, fixtures.page
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+SGD = "optimizer=sgd(momentum=0.9)"
+ADAM = "optimizer=adam"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """The API alone: the runs below are trained by hand, through the REST API a worker uses."""
+    data_dir = tmp_path_factory.mktemp("browser-compare-stack")
+    port = free_port()
+    env = {
+        "TRAINBOARD_DATA_DIR": str(data_dir),
+        "TRAINBOARD_API_URL": f"http://127.0.0.1:{port}",
+        "TRAINBOARD_PORT": str(port),
+    }
+    with running_stack(env, data_dir, workers=0) as started:
+        yield started
+
+
+def trained_run(stack, name: str, optimizer, seed: int, accuracy: list[float]) -> None:
+    """Submit a run and report its epochs as its worker would: claim, points, finish."""
+    with httpx.Client(base_url=f"{stack.api_url}/api/v1", timeout=30) as api:
+        spec = tiny_spec(optimizer=optimizer, seed=seed, epochs=len(accuracy))
+        run = api.post("/runs", json={"name": name, "group": "optimizers", "spec": spec}).raise_for_status().json()
+        lease = api.post(f"/runs/{run['id']}/start", json={"worker_host": "by-hand"}).raise_for_status().json()
+        points = [
+            {"name": metric, "step": epoch, "value": value if metric == "test_accuracy" else 1 - value}
+            for epoch, value in enumerate(accuracy, start=1)
+            for metric in ("test_accuracy", "test_loss")
+        ]
+        api.post(f"/runs/{run['id']}/metrics", json={"attempt": lease["attempt"], "points": points}).raise_for_status()
+        body = {"attempt": lease["attempt"], "status": "completed", "epochs_completed": len(accuracy)}
+        api.post(f"/runs/{run['id']}/finish", json=body).raise_for_status()
+
+
+def test_chart_summary_and_statistics_name_the_groups_alike(page, stack):
+    for seed in range(3):
+        trained_run(stack, f"sgd {seed}", {"name": "sgd", "momentum": 0.9}, seed, [0.6, 0.9 + seed / 50])
+        trained_run(stack, f"adam {seed}", "adam", seed, [0.5, 0.8 + seed / 50])
+
+    page.goto("/compare.html?group=optimizers&group_by=optimizer")
+    page.locator("#stats-groups tbody tr").first.wait_for()
+
+    traces = page.evaluate("document.getElementById('chart-main').data.map((t) => ({name: t.name, fill: t.fill}))")
+    curves = [t["name"] for t in traces if t["fill"] != "toself"]
+    assert curves == [f"{SGD} (n=3)", f"{ADAM} (n=3)"]
+    assert page.locator("#chart-main .legendtext").all_text_contents() == curves
+
+    summary = [text.replace("★", "").strip() for text in page.locator("#summary tbody td.label").all_inner_texts()]
+    assert summary == [SGD, ADAM]
+    statistics = page.locator("#stats-groups tbody td.label").all_inner_texts()
+    assert sorted(statistics) == sorted(summary)
+    assert SGD in page.locator("#stats-verdict").inner_text()  # ranked first by the server
+    screenshot(page, "compare-grouped-by-optimizer")
