@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import jsonschema
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from trainboard.spec import EntryChoice, TrainSpec, name_shorthand, rule_problems
 from trainboard.spec_paths import NAMED_FIELDS
@@ -23,28 +23,43 @@ _BOUNDS = {"minimum": "ge", "maximum": "le", "exclusiveMinimum": "gt", "exclusiv
 _TYPES = {"number": "float", "integer": "int", "boolean": "bool", "string": "str"}
 
 
+def _valid_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A published options schema must be a JSON schema, or no spec could be checked against it."""
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise ValueError(f"not a JSON schema: {exc.message}") from None
+    return schema
+
+
+EntryName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$")]
+# A distribution's name, normalised (trainboard.plugins.normalise_package): queue names are made of it.
+PackageName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{0,199}$")]
+OptionsSchema = Annotated[dict[str, Any], AfterValidator(_valid_schema)]
+
+
 class ModelInfo(BaseModel):
-    name: str = Field(max_length=100)
+    name: EntryName
     description: str = Field(default="", max_length=2000)
     task: Task
     framework: Literal["torch", "numpy"] = "torch"
-    package: str = Field(max_length=200, description="The distribution it comes from: trainboard for built-ins")
+    package: PackageName = Field(description="The distribution it comes from: trainboard for built-ins")
     package_version: str | None = Field(default=None, max_length=100)
     options: list[dict[str, Any]] = Field(default_factory=list, description="Form fields: type, default, bounds")
-    options_schema: dict[str, Any] = Field(description="JSON schema of the options object")
+    options_schema: OptionsSchema = Field(description="JSON schema of the options object")
 
 
 class DatasetInfo(BaseModel):
-    name: str = Field(max_length=100)
+    name: EntryName
     description: str = Field(default="", max_length=2000)
     task: Task
     input_shape: list[int] = Field(description="(C, H, W) with the default options")
     num_classes: int = Field(ge=1)
     flip_invariant: bool = False
-    package: str = Field(max_length=200)
+    package: PackageName
     package_version: str | None = Field(default=None, max_length=100)
     options: list[dict[str, Any]] = Field(default_factory=list)
-    options_schema: dict[str, Any]
+    options_schema: OptionsSchema
 
 
 class BrokenPluginInfo(BaseModel):
@@ -196,9 +211,9 @@ def _with_defaults(options: dict[str, Any], schema: dict[str, Any]) -> dict[str,
     return filled
 
 
-def _offered(kind: str, offered: Mapping[str, Any]) -> str:
+def _not_offered(kind: str, name: str, offered: Mapping[str, Any]) -> str:
     names = ", ".join(sorted(offered)) or "nothing: no worker has published its catalog yet (start a worker)"
-    return f"no worker offers {kind} {{name!r}}; offered: {names}"
+    return f"no worker offers {kind} {name!r}; offered: {names}"
 
 
 def _entry_errors(raw: Any, offered: Mapping[str, ModelInfo | DatasetInfo], kind: str) -> list[dict[str, Any]]:
@@ -208,7 +223,7 @@ def _entry_errors(raw: Any, offered: Mapping[str, ModelInfo | DatasetInfo], kind
         return []  # the spec's own validation names the problem
     info = offered.get(choice["name"])
     if info is None:
-        return [_error([kind, "name"], _offered(kind, offered).format(name=choice["name"]))]
+        return [_error([kind, "name"], _not_offered(kind, choice["name"], offered))]
     return _schema_errors(kind, choice, info.options_schema)
 
 

@@ -133,3 +133,19 @@ def test_a_worker_catalog_that_is_not_one_is_a_422(client):
     response = client.post(f"{API}/workers", json=bad)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"][:3] == ["body", "models", 0]
+
+
+def test_a_published_entry_must_be_selectable_and_checkable(client):
+    """Found by fuzzing: an entry named with braces crashed the 422 of a spec naming another, and a
+    schema that is not one would crash every check against it. Both are refused on arrival."""
+    for change, loc in [
+        ({"name": "a{b}"}, ["body", "models", 0, "name"]),
+        ({"options_schema": {"type": 5}}, ["body", "models", 0, "options_schema"]),
+        ({"package": "My Plugin"}, ["body", "models", 0, "package"]),
+    ]:
+        catalog = plugin_worker()
+        catalog["models"] = [{**PLUGIN_MODEL, **change}]
+        response = client.post(f"{API}/workers", json=catalog)
+        assert response.status_code == 422, change
+        assert response.json()["detail"][0]["loc"] == loc
+    assert "tiny_cnn" not in models(client)
