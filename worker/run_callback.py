@@ -28,6 +28,7 @@ class ReportingCallback:
         self._stop_requested = threading.Event()
         self.lease_lost = False
         self._closing = threading.Event()
+        self._training_ended = threading.Event()
         self._thread = threading.Thread(target=self._heartbeat_loop, name=f"heartbeat-{reporter.run_id}", daemon=True)
 
     def start(self) -> None:
@@ -83,10 +84,14 @@ class ReportingCallback:
         except ApiUnavailable as exc:
             log.warning("run %s: heartbeat failed: %s", self.reporter.run_id, exc)
 
+    def training_ended(self) -> None:
+        """From now on the task's final flush delivers the buffer; this thread only beats."""
+        self._training_ended.set()
+
     def _heartbeat_loop(self) -> None:
         while not self._closing.wait(self.heartbeat_seconds):
             self._beat()
-            if self.reporter.pending_count():
+            if self.reporter.pending_count() and not self._training_ended.is_set():
                 try:
                     self.reporter.flush(retry_for=0)
                 except (ApiUnavailable, RunRejected) as exc:

@@ -127,19 +127,27 @@ def train_run(self, run_id: int) -> str:
             status = "failed"
             error = f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=20)}"
             log.exception("run %s failed", run_id)
+        # Heartbeats go on until the final report is delivered: after an outage of the API, a run
+        # whose last epochs wait in the buffer is still alive, not lost.
+        callback.training_ended()
+        try:
+            return _report_end(reporter, callback, status, error)
         finally:
             callback.close()
-        if callback.lease_lost:
-            return "lease lost"  # the run belongs to another execution now: report nothing
-        try:
-            reporter.flush(retry_for=600)  # every finished epoch reaches the store before the final status
-        except RunRejected as exc:
-            if exc.status_code != 409:
-                raise
-            log.warning("run %s: results refused, lease lost: %s", run_id, exc.detail)
-            return "lease lost"
-        if status == "released":
-            reporter.release("worker shutting down")  # resumed elsewhere from the last checkpoint
-        else:
-            reporter.finish(status, error=error, epochs_completed=callback.epochs_completed)
-        return status
+
+
+def _report_end(reporter: Reporter, callback: ReportingCallback, status: str, error: str | None) -> str:
+    if callback.lease_lost:
+        return "lease lost"  # the run belongs to another execution now: report nothing
+    try:
+        reporter.flush(retry_for=600)  # every finished epoch reaches the store before the final status
+    except RunRejected as exc:
+        if exc.status_code != 409:
+            raise
+        log.warning("run %s: results refused, lease lost: %s", reporter.run_id, exc.detail)
+        return "lease lost"
+    if status == "released":
+        reporter.release("worker shutting down")  # resumed elsewhere from the last checkpoint
+    else:
+        reporter.finish(status, error=error, epochs_completed=callback.epochs_completed)
+    return status

@@ -147,3 +147,35 @@ def test_the_worker_beats_at_the_interval_the_api_hands_it(migrated, monkeypatch
         monkeypatch.setattr(worker.engine.loop, "train", train)
         assert worker.tasks.train_run(run_id) == "completed"
         assert seen == {"interval": 0.25, "beat": True}
+
+
+@pytest.mark.timeout(120)
+def test_heartbeats_go_on_while_the_last_epochs_wait_to_be_delivered(migrated):
+    """After an outage of the API, a run whose final flush is still retrying keeps heartbeating:
+    the API does not give it up for lost and train it again (seen in the fault test: attempt 2)."""
+    port = free_port()
+    settings = migrated.model_copy(update={"heartbeat_seconds": 0.25})
+    with serve(create_app(settings), port=port) as api_url:
+        run_id = submit(api_url)
+        reporter = Reporter(api_url, run_id)
+        reporter.claim("host-a")
+        callback = ReportingCallback(reporter)
+        callback.start()
+    # The API is down while the last epoch ends: its points wait in the buffer, and the task's
+    # final flush retries with backoff (it holds the reporter's send lock meanwhile).
+    callback.on_epoch(3, {"train_loss": 0.5})
+    callback.training_ended()
+    flusher = threading.Thread(target=lambda: reporter.flush(retry_for=60))
+    flusher.start()
+    time.sleep(1.5)  # the outage
+    beats_while_pending = set()
+    with serve(create_app(settings), port=port) as api_url:
+        while flusher.is_alive():
+            beat = httpx.get(f"{api_url}/api/v1/runs/{run_id}", timeout=10).json()["heartbeat_at"]
+            if reporter.pending_count():
+                beats_while_pending.add(beat)
+            time.sleep(0.05)
+        callback.close()
+        reporter.close()
+        assert ("train_loss", 3, 0.5) in stored_points(api_url, run_id)
+    assert len(beats_while_pending) >= 3, beats_while_pending  # the old beat and at least two new ones
