@@ -87,7 +87,9 @@ class Stack:
         return self.start(name, "worker", "--concurrency", "1", "--name", f"{name}@%h", env=env)
 
     def online_workers(self) -> dict[str, dict]:
-        response = httpx.get(f"{self.api_url}/api/v1/workers", timeout=5)
+        token = self.env.get("TRAINBOARD_API_TOKEN")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = httpx.get(f"{self.api_url}/api/v1/workers", headers=headers, timeout=5)
         response.raise_for_status()
         return {w["name"].split("@")[0]: w for w in response.json()["data"] if w["online"]}
 

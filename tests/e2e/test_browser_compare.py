@@ -10,6 +10,7 @@ import pytest
 from tests.e2e import browser as fixtures
 from tests.e2e.browser import screenshot, tiny_spec
 from tests.e2e.services import running_stack
+from tests.utils.catalog import builtin_catalog
 from tests.utils.live_server import free_port
 
 browser, page = fixtures.browser, fixtures.page
@@ -22,7 +23,8 @@ ADAM = "optimizer=adam"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    """The API alone: the runs below are trained by hand, through the REST API a worker uses."""
+    """The API alone: the runs below are trained by hand, through the REST API a worker uses
+    (starting with the catalog a worker with the built-in zoo publishes)."""
     data_dir = tmp_path_factory.mktemp("browser-compare-stack")
     port = free_port()
     env = {
@@ -31,6 +33,7 @@ def stack(tmp_path_factory):
         "TRAINBOARD_PORT": str(port),
     }
     with running_stack(env, data_dir, workers=0) as started:
+        httpx.post(f"{started.api_url}/api/v1/workers", json=builtin_catalog(), timeout=30).raise_for_status()
         yield started
 
 
