@@ -340,6 +340,28 @@ def start_api(processes: Processes, env: dict[str, str], *, name: str = "api", t
     raise TimeoutError(f"the API did not answer /health in {timeout}s:\n{processes.log_tail(name)}")
 
 
+def publish_builtin_catalog(base_url: str) -> None:
+    """For benchmarks that drive runs by hand, without a worker: publish what a worker with the
+    built-in zoo offers, as that worker would, so that runs of it are accepted."""
+    from worker.catalog import worker_catalog
+
+    body = worker_catalog("bench@by-hand").model_dump(mode="json")
+    httpx.post(f"{base_url}/api/v1/workers", json=body, timeout=30).raise_for_status()
+
+
+def wait_for_workers(base_url: str, count: int, processes: Processes, timeout: float = 180) -> None:
+    """Until `count` workers have published their catalog (each loads torch and its plugins first)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        processes.check_alive()
+        with contextlib.suppress(httpx.TransportError):
+            found = httpx.get(f"{base_url}/api/v1/workers", timeout=5).json()["data"]
+            if sum(worker["online"] for worker in found) >= count:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"{count} workers did not publish their catalog within {timeout} s")
+
+
 def temp_dir(stack: contextlib.ExitStack, prefix: str) -> Path:
     return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
 

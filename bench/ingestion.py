@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+from trainboard.queues import DEFAULT_QUEUE
 from bench.common import (
     Processes,
     bench_env,
@@ -34,6 +35,7 @@ from bench.common import (
     print_load,
     print_machine,
     print_table,
+    publish_builtin_catalog,
     start_api,
     temp_dir,
 )
@@ -187,8 +189,10 @@ def measure_api(stack: contextlib.ExitStack, label: str, database_url: str | Non
     migrate(database_url)
     port = free_port()
     processes = Processes(stack, data_dir)
-    env = bench_env(data_dir=data_dir, port=port, database_url=database_url)
+    # Runs are claimed by hand and never heartbeat: the recovery sweep must not take them back.
+    env = bench_env(data_dir=data_dir, port=port, database_url=database_url, TRAINBOARD_HEARTBEAT_SECONDS="3600")
     base_url = start_api(processes, env)
+    publish_builtin_catalog(base_url)
     api_pid = processes.running["api"].pid
     rows = []
     for clients in args.clients:
@@ -236,9 +240,7 @@ def _new_run(session_factory) -> int:
     from backend.crud import runs as runs_crud
 
     with session_factory() as session:
-        run = runs_crud.create_run(
-            session=session, name="raw insert", group=None, spec=TINY_SPEC, param_count=None, macs=None
-        )
+        run = runs_crud.create_run(session=session, name="raw insert", group=None, spec=TINY_SPEC, queue=DEFAULT_QUEUE)
         session.commit()
         return run.id
 

@@ -35,6 +35,7 @@ from bench.common import (
     print_table,
     redis_database,
     start_api,
+    wait_for_workers,
     temp_dir,
 )
 from bench.ingestion import TINY_SPEC
@@ -97,6 +98,7 @@ def measure(stack: contextlib.ExitStack, setup: str, args: argparse.Namespace) -
     processes = Processes(stack, data_dir)
     base_url = start_api(processes, env)
     processes.start("worker", worker_argv(), env)
+    wait_for_workers(base_url, 1, processes)
     results: dict[str, list[float]] = {"claim": [], "seen_running": [], "finished": []}
     pauses = random.Random(args.seed)
     with httpx.Client(base_url=f"{base_url}/api/v1", timeout=30) as api:

@@ -27,6 +27,7 @@ from bench.common import (
     print_load,
     print_machine,
     print_table,
+    publish_builtin_catalog,
     start_api,
     temp_dir,
 )
@@ -176,8 +177,11 @@ def run(args: argparse.Namespace) -> None:
         migrate(database_url)
         port = free_port()
         processes = Processes(stack, data_dir)
-        env = bench_env(data_dir=data_dir, port=port, database_url=database_url if args.store == "postgres" else None)
+        # The run is claimed by hand and never heartbeats: the recovery sweep must not take it back.
+        env = bench_env(data_dir=data_dir, port=port, database_url=database_url if args.store == "postgres" else None,
+                        TRAINBOARD_HEARTBEAT_SECONDS="3600")
         base_url = start_api(processes, env)
+        publish_builtin_catalog(base_url)
         result = measure(base_url, args)
         processes.check_alive()
     latency, round_trip = result["latency"], result["round_trip"]

@@ -32,6 +32,7 @@ from bench.common import (
     print_machine,
     print_table,
     start_api,
+    wait_for_workers,
     temp_dir,
 )
 
@@ -75,8 +76,9 @@ def _median_max(values: list[float]) -> str:
     return f"{statistics.median(values):.1f} / {max(values):.1f}" if values else "-"
 
 
-def worker_argv() -> list[str]:
-    return [sys.executable, "-m", "backend.cli", "worker", "--concurrency", "1", "--loglevel", "warning"]
+def worker_argv(name: str) -> list[str]:
+    return [sys.executable, "-m", "backend.cli", "worker", "--concurrency", "1", "--loglevel", "warning",
+            "--name", f"{name}@%h"]
 
 
 def main() -> None:
@@ -103,7 +105,8 @@ def main() -> None:
         api = start_api(processes, env)
         workers = ["worker-a", "worker-b"]
         for name in workers:
-            processes.start(name, worker_argv(), env)
+            processes.start(name, worker_argv(name), env)
+        wait_for_workers(api, len(workers), processes)
         http = stack.enter_context(httpx.Client(base_url=f"{api}/api/v1", timeout=30))
 
         started = time.monotonic()
@@ -147,7 +150,7 @@ def main() -> None:
                     os.killpg(processes.running[name].pid, signal.SIGKILL)  # its pool too
                 processes.running[name].wait()
                 processes.running.pop(name)
-                processes.start(name, worker_argv(), env)
+                processes.start(name, worker_argv(name), env)
                 kills.append({"at": now, "running": running, "detected_after": None, "resumed_after": None})
                 print(f"{now - started:6.0f} s  killed {name}; runs {by_status}")
                 next_kill = now + args.kill_every
