@@ -149,3 +149,13 @@ def test_a_published_entry_must_be_selectable_and_checkable(client):
         assert response.status_code == 422, change
         assert response.json()["detail"][0]["loc"] == loc
     assert "tiny_cnn" not in models(client)
+
+
+def test_group_labels_leave_out_the_options_a_model_has_by_default(client):
+    """Compare and stats label a group by what its model changes, read off the schema the worker
+    published: model=convnet(norm=batch), not every option of the convnet."""
+    base = valid_spec(model="convnet", dataset="synthetic_cifar10")
+    ids = [client.post(f"{API}/runs", json={"spec": {**base, "model": model}}).json()["id"]
+           for model in ("convnet", {"name": "convnet", "norm": "batch"})]  # fmt: skip
+    groups = client.get(f"{API}/compare", params={"run_id": ids, "group_by": "model"}).json()["groups"]
+    assert [g["label"] for g in groups] == ["model=convnet", "model=convnet(norm=batch)"]
