@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from backend.api.deps import GroupBy, ReadAuth, RunIdValue, SessionDep, selected_runs
 from backend.schemas.stats import CiMethod, Pairs, StatsOptions, StatsPublic, Summary, TestName
-from backend.services import studies
-from backend.services.studies import StatsRefused
+from backend.services import study_stats as stats_service
+from backend.services.study_stats import StatsRefused
 
 router = APIRouter(prefix="/stats", tags=["stats"])
 
@@ -66,6 +66,6 @@ def runs_stats(
     group_by=cell or a spec path (model.norm, optimizer.name...) regroups them."""
     runs = selected_runs(session, run_id, group, MAX_RUNS)
     try:
-        return studies.runs_stats(session=session, runs=runs, options=options)
+        return stats_service.runs_stats(session=session, runs=runs, options=options)
     except StatsRefused as exc:
         raise refused(exc) from exc

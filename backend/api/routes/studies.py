@@ -17,7 +17,9 @@ from backend.schemas.study import StudiesPublic, StudyCreate, StudyExtend, Study
 from backend.services import artifacts, studies
 from backend.services.catalog import current_catalog
 from backend.services.launcher import BrokerUnavailable
-from backend.services.studies import GridInvalid, StatsRefused, StudyNameTaken
+from backend.services.studies import GridInvalid, StudyNameTaken
+from backend.services import study_stats as stats_service
+from backend.services.study_stats import StatsRefused
 
 router = APIRouter(prefix="/studies", tags=["studies"])
 
@@ -110,6 +112,6 @@ def study_stats(study: StudyDep, session: SessionDep, options: StatsOptionsDep) 
     warnings. Only completed runs count unless include_running=true. group_by=model.norm (any
     spec path) pools the cells by one value instead."""
     try:
-        return studies.study_stats(session=session, study=study, options=options)
+        return stats_service.study_stats(session=session, study=study, options=options)
     except StatsRefused as exc:
         raise refused(exc) from exc

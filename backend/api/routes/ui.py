@@ -19,7 +19,7 @@ from backend.api.deps import GroupBy, ReadAuth, SessionDep
 from backend.api.routes.compare import compare
 from backend.crud import runs as runs_crud
 from backend.schemas.stats import StatsOptions, StatsPublic
-from backend.services import studies
+from backend.services import study_stats
 from backend.services.reports import build_report
 
 # Mounted at the root, next to the static frontend.
@@ -94,6 +94,8 @@ def _group_stats(session, run_ids: list[int], metric: str | None, group_by: tupl
     found = {run.id: run for run in runs_crud.get_runs(session=session, run_ids=run_ids)}
     options = StatsOptions(metric=metric, group_by=group_by)
     try:
-        return studies.runs_stats(session=session, runs=[found[i] for i in run_ids if i in found], options=options)
-    except studies.StatsRefused:
+        return study_stats.runs_stats(
+            session=session, runs=[found[i] for i in run_ids if i in found], options=options
+        )
+    except study_stats.StatsRefused:
         return None
