@@ -278,3 +278,13 @@ def test_table_compares_the_best_with_the_others_on_request():
     result = table(samples, direction="min", pairs="best", ci="t")
     assert result.ranking == ["0", "1", "2", "3", "4"]
     assert [(c.a, c.b) for c in result.comparisons] == [("0", "1"), ("0", "2"), ("0", "3"), ("0", "4")]
+
+
+def test_single_runs_with_tied_values_compare_without_an_error():
+    """Found while grouping single runs on the Compare page: scipy's permutation method refuses a
+    sample of one value, and the statistics answered 500. Every split of the pooled values is
+    enumerated instead: [1] vs [1, 2, 3, 3] puts U = 0.5 where 4 of the 5 splits are as extreme."""
+    same = compare([0.5], [0.5])
+    assert (same.p_value, same.statistic, same.method) == (1.0, 0.5, "exact permutation (ties)")
+    result = compare([1.0], [1.0, 2.0, 3.0, 3.0])
+    assert result.statistic == 0.5 and result.p_value == pytest.approx(0.8)

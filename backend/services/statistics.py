@@ -149,6 +149,25 @@ def _has_ties(*samples: np.ndarray) -> bool:
     return len(np.unique(joined)) < len(joined)
 
 
+def _u_statistic(x: np.ndarray, y: np.ndarray) -> float:
+    """Mann-Whitney U of x: pairs where x wins, ties counting one half."""
+    return float((x[:, None] > y[None, :]).sum() + 0.5 * (x[:, None] == y[None, :]).sum())
+
+
+def _permuted_u(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """U of x and its two-sided p-value over every split of the pooled values (few: one sample
+    holds a single value here)."""
+    pooled = np.concatenate([x, y])
+    observed, centre = _u_statistic(x, y), len(x) * len(y) / 2
+    extreme = total = 0
+    for chosen in itertools.combinations(range(len(pooled)), len(x)):
+        mask = np.zeros(len(pooled), dtype=bool)
+        mask[list(chosen)] = True
+        total += 1
+        extreme += abs(_u_statistic(pooled[mask], pooled[~mask]) - centre) >= abs(observed - centre) - 1e-12
+    return observed, extreme / total
+
+
 def _mannwhitney(x: np.ndarray, y: np.ndarray) -> tuple[float, float, str]:
     from scipy import stats  # on first use: it costs the API's start a second
     small = min(len(x), len(y)) <= 8
@@ -157,6 +176,8 @@ def _mannwhitney(x: np.ndarray, y: np.ndarray) -> tuple[float, float, str]:
     elif math.comb(len(x) + len(y), len(x)) <= EXACT_PERMUTATIONS:
         # With ties the exact table does not apply and the normal approximation is far off at
         # this size (it gives p = 0.047 for [1, 1, 1] vs [2, 2, 2]): permute, exactly.
+        if min(len(x), len(y)) == 1:  # scipy's permutation method wants two values a sample
+            return (*_permuted_u(x, y), "exact permutation (ties)")
         result = stats.mannwhitneyu(x, y, method=stats.PermutationMethod(n_resamples=EXACT_PERMUTATIONS))
         method = "exact permutation (ties)"
     else:
