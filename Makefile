@@ -27,7 +27,7 @@ run: $(VENV)/.installed
 # rest keep the other core busy. The second half's log is printed after the first half ends.
 test: $(VENV)/.installed-test
 	@mkdir -p test-output
-	@$(BIN)/python -m pytest -m "not e2e and not redis" >test-output/unit.log 2>&1; echo $$? >test-output/unit.rc & \
+	@{ $(BIN)/python -m pytest -m "not e2e and not redis" >test-output/unit.log 2>&1; echo $$? >test-output/unit.rc; } & \
 	$(BIN)/python -m pytest -m "e2e or redis"; e2e=$$?; wait; \
 	echo; echo "--- tests without real processes (test-output/unit.log) ---"; cat test-output/unit.log; \
 	unit=$$(cat test-output/unit.rc); echo "e2e and redis: exit $$e2e; the rest: exit $$unit"; \
