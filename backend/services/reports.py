@@ -13,229 +13,31 @@ from __future__ import annotations
 
 import html
 import json
-import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import plotly.graph_objects as go
 
-from backend.schemas.compare import Comparison, Series
+from backend.schemas.compare import Comparison
 from backend.schemas.run import RunPublic
 from backend.schemas.stats import StatsPublic
 from backend.services.grouping import Group, run_labels
-from trainboard.metrics import direction
+from backend.services.report_data import (
+    Curve,
+    SummaryRow,
+    clip_band,
+    format_metric,
+    group_curve,
+    human_count,
+    metric_label,
+    plotly_text,
+    result_metrics,
+    run_curve,
+    summarize,
+)
 
-# Reported every epoch but describing the run's settings or cost rather than its result.
-SETTING_METRICS = ("lr", "epoch_seconds", "samples_per_second", "peak_memory_mb")
-# The metric a comparison shows first, when the request names none: the first one the runs report.
-PREFERRED_METRICS = ("test_accuracy", "test_dice", "test_iou", "test_balanced_accuracy", "test_loss", "train_loss")
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#db2777", "#65a30d", "#4f46e5", "#a16207")
 FONT = "system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
-
-
-# --- values and labels ------------------------------------------------------------------------------
-
-
-def plotly_text(text: Any) -> str:
-    """Text for a chart label, shown literally: plotly.js reads <b>, <br>, <a href=...> in labels."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def metric_label(name: str) -> str:
-    return name.replace("_", " ")
-
-
-def format_metric(name: str, value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "–"
-    if "accuracy" in name:
-        return f"{100 * value:.2f}%"
-    if name.endswith("_seconds"):
-        return f"{value:.3g} s"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.4g}"
-
-
-def human_count(value: float | None) -> str:
-    if value is None:
-        return "–"
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= size:
-            return f"{value / size:.3g}{unit}"
-    return f"{value:.0f}"
-
-
-# --- statistics ---------------------------------------------------------------------------------------
-
-
-def mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
-    """Mean and sample standard deviation (None with fewer than two values)."""
-    clean = [v for v in values if v is not None and math.isfinite(v)]
-    if not clean:
-        return None, None
-    mean = sum(clean) / len(clean)
-    if len(clean) < 2:
-        return mean, None
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in clean) / (len(clean) - 1))
-
-
-def band_half_width(std: float | None, n: int, band: str) -> float | None:
-    """Half the band's height: the std, or the 95% CI of the mean (Student t with n-1 degrees)."""
-    if std is None or n < 2 or band == "none":
-        return None
-    if band == "std":
-        return std
-    from scipy.stats import t
-
-    return float(t.ppf(0.975, n - 1)) * std / math.sqrt(n)
-
-
-# --- curves -------------------------------------------------------------------------------------------
-
-
-def time_origin(run: RunPublic, series: dict[str, Series]) -> float | None:
-    """Where a run's relative time starts: when a worker started it, or the start of its first
-    reported epoch if that is earlier (a resumed run keeps the times of its first attempt)."""
-    firsts = [s.wall_times[0] for s in series.values() if s.wall_times]
-    if not firsts:
-        return None
-    first = min(firsts)
-    epoch_seconds = series.get("epoch_seconds")
-    if epoch_seconds and epoch_seconds.values and epoch_seconds.values[0] is not None:
-        first -= epoch_seconds.values[0]
-    started = run.started_at.timestamp() if run.started_at else None
-    return min(first, started) if started is not None else first
-
-
-@dataclass
-class Curve:
-    """One line of a chart: a run, or a group's mean with its band."""
-
-    label: str
-    run_ids: list[int]
-    steps: list[int]
-    x: list[float]
-    y: list[float | None]
-    lower: list[float | None] = field(default_factory=list)
-    upper: list[float | None] = field(default_factory=list)
-    n: list[int] = field(default_factory=list)
-
-
-def run_curve(run: RunPublic, series: dict[str, Series], metric: str, x_axis: str, label: str) -> Curve | None:
-    found = series.get(metric)
-    if found is None or not found.steps:
-        return None
-    if x_axis == "time":
-        origin = time_origin(run, series) or 0.0
-        x = [t - origin for t in found.wall_times]
-    else:
-        x = [float(s) for s in found.steps]
-    return Curve(label, [run.id], list(found.steps), x, list(found.values), n=[1] * len(found.steps))
-
-
-def clip_band(curve: Curve, metric: str) -> Curve:
-    """Accuracies, Dice and IoU lie in [0, 1], losses and times above 0: the band is drawn within
-    (with few runs a CI reaches far beyond), as on the compare page."""
-    bounded = any(word in metric for word in ("accuracy", "dice", "iou"))
-    positive = any(word in metric for word in ("loss", "seconds", "lr", "memory"))
-    if not bounded and not positive:
-        return curve
-
-    def clip(value: float | None) -> float | None:
-        if value is None:
-            return None
-        return max(0.0, min(1.0, value) if bounded else value)
-
-    curve.lower = [clip(v) for v in curve.lower]
-    curve.upper = [clip(v) for v in curve.upper]
-    return curve
-
-
-def group_curve(label: str, curves: list[Curve], band: str) -> Curve:
-    """Mean over the runs at each step they reached (x: the step, or the mean relative time)."""
-    by_step: dict[int, list[tuple[float, float | None]]] = {}
-    for curve in curves:
-        for step, x, y in zip(curve.steps, curve.x, curve.y, strict=True):
-            by_step.setdefault(step, []).append((x, y))
-    result = Curve(label, [i for c in curves for i in c.run_ids], [], [], [])
-    for step in sorted(by_step):
-        pairs = by_step[step]
-        mean, std = mean_std([y for _, y in pairs if y is not None])
-        n = sum(1 for _, y in pairs if y is not None and math.isfinite(y))
-        width = band_half_width(std, n, band)
-        result.steps.append(step)
-        result.x.append(sum(x for x, _ in pairs) / len(pairs))
-        result.y.append(mean)
-        result.lower.append(mean - width if width is not None and mean is not None else None)
-        result.upper.append(mean + width if width is not None and mean is not None else None)
-        result.n.append(n)
-    return result
-
-
-# --- summaries ------------------------------------------------------------------------------------------
-
-
-def result_metrics(comparison: Comparison, first: str | None) -> list[str]:
-    """The metrics that measure a result, `first` first, then in the preferred order."""
-    names = {name for per_run in comparison.series.values() for name in per_run} - set(SETTING_METRICS)
-    ordered = [m for m in PREFERRED_METRICS if m in names] + sorted(names - set(PREFERRED_METRICS))
-    if first in ordered:
-        ordered.remove(first)
-        ordered.insert(0, first)
-    return ordered
-
-
-def run_result(series: dict[str, Series], metric: str) -> dict[str, float | None]:
-    """Best value (lowest for losses and times), its step, and the final value of one metric."""
-    found = series.get(metric)
-    pairs = [(s, v) for s, v in zip(found.steps, found.values, strict=True) if v is not None] if found else []
-    if not pairs:
-        return {"best": None, "best_step": None, "final": None}
-    sign = 1 if direction(metric) == "min" else -1
-    best_step, best = min(pairs, key=lambda pair: (sign * pair[1], pair[0]))  # the earliest of equal values
-    return {"best": best, "best_step": best_step, "final": pairs[-1][1]}
-
-
-def seconds_per_epoch(series: dict[str, Series]) -> float | None:
-    found = series.get("epoch_seconds")
-    return mean_std(found.values)[0] if found else None
-
-
-@dataclass
-class SummaryRow:
-    label: str
-    n: int
-    metrics: dict[str, dict[str, tuple[float | None, float | None]]]  # metric -> best/final -> (mean, std)
-    best_step: tuple[float | None, float | None]
-    seconds_per_epoch: tuple[float | None, float | None]
-    param_count: float | None
-    macs: float | None
-
-
-def summarize(groups: list[Group], comparison: Comparison, metrics: list[str]) -> list[SummaryRow]:
-    rows = []
-    for group in groups:
-        per_run = [comparison.series.get(run.id, {}) for run in group.runs]
-        summary: dict[str, dict[str, tuple[float | None, float | None]]] = {}
-        for metric in metrics:
-            results = [run_result(series, metric) for series in per_run]
-            summary[metric] = {key: mean_std([r[key] for r in results]) for key in ("best", "final")}
-        first = [run_result(series, metrics[0]) for series in per_run] if metrics else []
-        rows.append(
-            SummaryRow(
-                label=group.label,
-                n=len(group.runs),
-                metrics=summary,
-                best_step=mean_std([r["best_step"] for r in first]),
-                seconds_per_epoch=mean_std([seconds_per_epoch(series) for series in per_run]),
-                param_count=mean_std([run.param_count for run in group.runs])[0],
-                macs=mean_std([run.macs for run in group.runs])[0],
-            )
-        )
-    return rows
 
 
 # --- the document ---------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from scipy import stats as scipy_stats
 
 from backend.main import CONTENT_SECURITY_POLICY, FRONTEND_DIR
 from backend.schemas.compare import Series
-from backend.services.reports import Curve, clip_band, group_curve, plotly_text, run_result
+from backend.services.report_data import Curve, clip_band, group_curve, plotly_text, run_result
 from tests.utils.factories import API, create_run, finish_run, post_points, start_run, valid_spec
 
 HOSTILE = "<img src=x onerror=alert(1)>"
