@@ -4,6 +4,7 @@ given model and dataset is routed to."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -38,7 +39,7 @@ class Catalog:
     models: dict[str, ModelInfo] = field(default_factory=dict)
     datasets: dict[str, DatasetInfo] = field(default_factory=dict)
     offered_by: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # ("model", name) -> workers
-    workers: list[dict[str, Any]] = field(default_factory=list)
+    sources: list[tuple[Worker, WorkerCatalog]] = field(default_factory=list)  # the workers, newest first
 
     def check(self, raw: Any) -> TrainSpec:
         """The spec validated against what the workers offer (raises trainboard.catalog.SpecInvalid)."""
@@ -46,6 +47,26 @@ class Catalog:
 
     def queue_of(self, spec: TrainSpec) -> str:
         return queue_for([self.models[spec.model.name].package, self.datasets[spec.dataset.name].package])
+
+    def workers(self, settings: Settings) -> list[dict[str, Any]]:
+        """The workers as GET /workers and GET /catalog list them (a submission has no use for this)."""
+        return [
+            {
+                "name": worker.name,
+                "hostname": worker.hostname,
+                "online": is_online(worker, settings),
+                "first_seen_at": worker.first_seen_at,
+                "last_seen_at": worker.last_seen_at,
+                "stopped_at": worker.stopped_at,
+                "queues": published.queues,
+                "packages": sorted({e.package for e in [*published.models, *published.datasets]}),
+                "models": [e.name for e in published.models],
+                "datasets": [e.name for e in published.datasets],
+                "broken": [b.model_dump() for b in published.broken],
+                "environment": published.environment,
+            }
+            for worker, published in self.sources
+        ]
 
 
 def is_online(worker: Worker, settings: Settings) -> bool:
@@ -65,20 +86,7 @@ def current_catalog(session: Session, settings: Settings) -> Catalog:
             for entry in entries:
                 target.setdefault(entry.name, entry)
                 catalog.offered_by.setdefault((kind, entry.name), []).append(worker.name)
-        catalog.workers.append({
-            "name": worker.name,
-            "hostname": worker.hostname,
-            "online": is_online(worker, settings),
-            "first_seen_at": worker.first_seen_at,
-            "last_seen_at": worker.last_seen_at,
-            "stopped_at": worker.stopped_at,
-            "queues": published.queues,
-            "packages": sorted({e.package for e in [*published.models, *published.datasets]}),
-            "models": [e.name for e in published.models],
-            "datasets": [e.name for e in published.datasets],
-            "broken": [b.model_dump() for b in published.broken],
-            "environment": published.environment,
-        })  # fmt: skip
+        catalog.sources.append((worker, published))
     return catalog
 
 
@@ -117,22 +125,29 @@ def published_defaults(session: Session) -> Callable[[str, str], dict[str, Any]]
     return defaults
 
 
-def catalog_response(catalog: Catalog) -> dict[str, Any]:
+@functools.cache
+def _contract_entries() -> dict[str, Any]:
+    """The contract's own part of the catalog, the same for every worker: computed once."""
+    return {
+        "optimizers": [{"name": name, "options": describe_options(o)} for name, o in OPTIMIZERS.items()],
+        "schedulers": [{"name": name, "options": describe_options(o)} for name, o in SCHEDULERS.items()],
+        "spec_schema": TrainSpec.model_json_schema(),
+    }
+
+
+def catalog_response(catalog: Catalog, settings: Settings) -> dict[str, Any]:
     """GET /catalog: every entry with its options and the workers that offer it, the optimizers and
     schedulers (the contract's own), the spec's JSON schema, and the workers."""
 
     def entries(kind: str, found: dict[str, Any]) -> list[dict[str, Any]]:
         return [
-            {**entry.model_dump(exclude={"options_schema"}), "options_schema": entry.options_schema,
-             "workers": catalog.offered_by.get((kind, name), [])}
+            {**entry.model_dump(), "workers": catalog.offered_by.get((kind, name), [])}
             for name, entry in sorted(found.items())
-        ]  # fmt: skip
+        ]
 
     return {
         "models": entries("model", catalog.models),
         "datasets": entries("dataset", catalog.datasets),
-        "optimizers": [{"name": name, "options": describe_options(o)} for name, o in OPTIMIZERS.items()],
-        "schedulers": [{"name": name, "options": describe_options(o)} for name, o in SCHEDULERS.items()],
-        "spec_schema": TrainSpec.model_json_schema(),
-        "workers": catalog.workers,
+        **_contract_entries(),
+        "workers": catalog.workers(settings),
     }

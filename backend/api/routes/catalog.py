@@ -17,4 +17,4 @@ def read_catalog(session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
     default, bounds, choices; its JSON schema; its package; the workers offering it), optimizers
     and schedulers, the JSON schema of a `TrainSpec`, and the workers themselves: enough to
     generate a form or a script."""
-    return catalog_response(current_catalog(session, settings))
+    return catalog_response(current_catalog(session, settings), settings)

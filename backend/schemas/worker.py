@@ -1,0 +1,13 @@
+"""What a worker sends when it publishes its catalog, and what it is told back."""
+
+from pydantic import BaseModel, Field
+
+from trainboard.catalog import WorkerCatalog
+
+
+class WorkerPublish(WorkerCatalog):
+    stopping: bool = Field(default=False, description="The worker is shutting down")
+
+
+class WorkerPublishReply(BaseModel):
+    publish_seconds: float = Field(description="Publish again after this long: the worker's liveness")
