@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal
 import jsonschema
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
-from trainboard.spec import EntryChoice, TrainSpec, name_shorthand, rule_problems
-from trainboard.spec_paths import NAMED_FIELDS
+from trainboard.spec import EntryChoice, TrainSpec, rule_problems
+from trainboard.spec_paths import NAMED_FIELDS, name_shorthand
 
 Task = Literal["classification", "segmentation"]
 _BOUNDS = {"minimum": "ge", "maximum": "le", "exclusiveMinimum": "gt", "exclusiveMaximum": "lt"}

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from trainboard.options import OptimizerSpec, SchedulerSpec
+from trainboard.spec_paths import name_shorthand
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda|cuda:\d{1,2}|mps)$")
 
@@ -29,10 +30,6 @@ METRICS_BY_TASK = {
     "segmentation": ("train_loss", "test_loss", "test_dice", "test_iou"),
 }
 SELECTION_METRIC_BY_TASK = {"classification": "test_accuracy", "segmentation": "test_dice"}
-
-
-def name_shorthand(value: Any) -> Any:
-    return {"name": value} if isinstance(value, str) else value
 
 
 class EntryChoice(BaseModel):

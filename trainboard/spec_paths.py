@@ -16,6 +16,11 @@ from typing import Any
 NAMED_FIELDS = ("model", "dataset", "optimizer", "scheduler")
 
 
+def name_shorthand(value: Any) -> Any:
+    """A registry field's value as an object: "mlp" -> {"name": "mlp"}; anything else unchanged."""
+    return {"name": value} if isinstance(value, str) else value
+
+
 class NotAnObject(ValueError):
     """The path runs through a value that holds no options: `learning_rate.x` where learning_rate
     is 0.1. `path` is the whole path, `where` the part of it that ends at `value`."""
@@ -42,7 +47,7 @@ def set_path(spec: dict[str, Any], path: str | Sequence[str], value: Any) -> Non
         if child is None:
             child = node[key] = {}
         elif isinstance(child, str) and depth == 0 and key in NAMED_FIELDS:
-            child = node[key] = {"name": child}
+            child = node[key] = name_shorthand(child)
         elif not isinstance(child, dict):
             raise NotAnObject(keys, depth, child)
         node = child

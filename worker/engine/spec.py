@@ -12,7 +12,8 @@ from typing import Any
 from pydantic import SerializeAsAny, field_validator, model_validator
 
 from trainboard.plugins import DATASETS, MODELS, DatasetOptions, ModelOptions
-from trainboard.spec import TrainSpec, name_shorthand, rule_problems, selection_metric
+from trainboard.spec import TrainSpec, rule_problems, selection_metric
+from trainboard.spec_paths import name_shorthand
 
 
 def _resolve(registry: dict, kind: str, value: Any) -> Any:
