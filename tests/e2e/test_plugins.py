@@ -51,6 +51,7 @@ def test_a_plugin_trains_on_the_worker_that_has_it_and_only_there(tmp_path):
         "TRAINBOARD_API_URL": f"http://127.0.0.1:{port}",
         "TRAINBOARD_PORT": str(port),
         "TRAINBOARD_HEARTBEAT_SECONDS": "1",
+        "TRAINBOARD_WORKER_PUBLISH_SECONDS": "1",  # the API tells the workers: publish every second
     }
     with running_stack(env, tmp_path, workers=0) as stack:
         stack.start_worker("plain")
@@ -79,10 +80,13 @@ def test_a_plugin_trains_on_the_worker_that_has_it_and_only_there(tmp_path):
         assert done["status"] == "completed", done["error"]
         assert done["worker_host"].startswith("plugged@")
         assert done["param_count"] == (1 * 4 * 9 + 4) + (4 * 8 * 9 + 8) + (8 * 3 + 3)  # measured by the worker
+        # The workers publish again at the API's interval: that is how the API knows they are alive.
+        assert stack.online_workers()["plain"]["last_seen_at"] > workers["plain"]["last_seen_at"]
 
         # Without the plugged worker, its runs wait: the plain worker trains the built-in run
         # submitted after it, and never receives the plugin's.
         stack.stop("plugged")
+        assert "plugged" not in stack.online_workers()  # it said so on its way out
         waiting = submit(stack, PLUGIN_SPEC, "plugin run, waiting")
         builtin = submit(stack, BUILTIN_SPEC, "built-in run")
         misfit = submit(stack, {**BUILTIN_SPEC, "model": {"name": "convnet", "widths": [8] * 6}}, "too deep")
