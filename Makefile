@@ -10,11 +10,11 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[worker]'
+	$(BIN)/python -m pip install -q -e '.[server,worker]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[worker,test]'
+	$(BIN)/python -m pip install -q -e '.[server,worker,test]'
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed

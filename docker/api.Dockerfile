@@ -7,6 +7,6 @@ COPY pyproject.toml README.md ./
 COPY trainboard ./trainboard
 COPY backend ./backend
 COPY frontend ./frontend
-RUN pip install .
+RUN pip install '.[server]'
 EXPOSE 8000
 CMD ["trainboard", "api", "--host", "0.0.0.0"]

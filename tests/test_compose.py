@@ -62,9 +62,14 @@ def _name(requirement: str) -> str:
     return re.split(r"[\s\[<>=!~;(]", requirement, maxsplit=1)[0].lower().replace("_", "-")
 
 
-def _base_requirements(distribution: str) -> list[str]:
-    """What installing `distribution` without extras pulls in: its requirements without an extra marker."""
-    return [r for r in importlib.metadata.requires(distribution) or [] if "extra ==" not in r]
+def _base_requirements(distribution: str, extra: str | None = None) -> list[str]:
+    """What installing `distribution` (with `extra`) pulls in: its requirements without an extra
+    marker, and those of `extra`."""
+    wanted = [f'extra == "{extra}"'] if extra else []
+    return [
+        r for r in importlib.metadata.requires(distribution) or []
+        if "extra ==" not in r or any(marker in r for marker in wanted)
+    ]
 
 
 def test_two_images_the_apis_without_torch():
@@ -73,19 +78,20 @@ def test_two_images_the_apis_without_torch():
     assert SERVICES["worker"]["build"]["dockerfile"] == "docker/worker.Dockerfile"
     api = (ROOT / "docker" / "api.Dockerfile").read_text()
     installs = [line for line in api.splitlines() if line.startswith("RUN pip install")]
-    assert installs == ["RUN pip install ."], "the API image installs trainboard without extras"
+    assert installs == ["RUN pip install '.[server]'"], "the API image installs trainboard with the server extra only"
     assert "COPY worker" not in api
     assert "pip install '.[worker]'" in (ROOT / "docker" / "worker.Dockerfile").read_text()
 
 
 def test_the_api_images_dependency_list_holds_no_torch():
-    """`pip install .` (the API image): trainboard's requirements without extras, and theirs in turn,
-    as installed here, name neither torch nor torchvision; the `worker` extra does."""
+    """`pip install '.[server]'` (the API image): trainboard's requirements with the server extra, and
+    theirs in turn, as installed here, name neither torch nor torchvision; the `worker` extra does."""
     seen: set[str] = set()
     todo = ["trainboard"]
     while todo:
         distribution = todo.pop()
-        for requirement in _base_requirements(distribution):
+        extra = "server" if distribution == "trainboard" else None
+        for requirement in _base_requirements(distribution, extra):
             name = _name(requirement)
             assert name not in TORCH, f"{distribution} requires {requirement}: the API image would carry torch"
             if name not in seen:
@@ -97,4 +103,10 @@ def test_the_api_images_dependency_list_holds_no_torch():
                 todo.append(name)
     assert {"fastapi", "sqlalchemy", "celery"} <= seen
     worker_extra = [r for r in importlib.metadata.requires("trainboard") if 'extra == "worker"' in r]
-    assert {"torch", "torchvision"} <= {_name(r) for r in worker_extra}
+    assert {"torch", "torchvision", "trainboard"} <= {_name(r) for r in worker_extra}
+
+
+def test_pip_install_trainboard_is_the_client_alone():
+    """`pip install trainboard` pulls in what the Python client needs and nothing of the server:
+    no FastAPI, SQLAlchemy, Celery, pydantic, NumPy or torch in a training script's environment."""
+    assert {_name(r) for r in _base_requirements("trainboard")} == {"httpx"}

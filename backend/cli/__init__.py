@@ -6,6 +6,7 @@
     trainboard ls --group sweep | show 12 | watch 12 | cancel 12
     trainboard study create study.yaml | show 3 | stats 3 --metric test_accuracy | extend 3 --seeds 2
     trainboard catalog | workers         # what the workers can train (plugins included), the workers
+    trainboard sync trainboard-runs/     # send runs your own scripts kept on disk (offline, API down)
 
 Client commands talk to the REST API at TRAINBOARD_API_URL (with TRAINBOARD_API_TOKEN when set).
 Every failure prints one line on stderr, `error: ...`, and exits non-zero.
@@ -59,7 +60,7 @@ def cli() -> None:
 
 for command in (
     supervisor.migrate, supervisor.api, supervisor.worker, supervisor.up,
-    runs.submit, runs.list_runs, runs.show, runs.watch, runs.cancel,
+    runs.submit, runs.list_runs, runs.show, runs.watch, runs.cancel, runs.sync,
     tokens.token, studies.study, catalog.catalog, catalog.workers,
 ):  # fmt: skip
     cli.add_command(command)

@@ -156,3 +156,13 @@ def cancel(run_id: int) -> None:
         click.echo(f"run {run_id}: cancel requested (it stops at its next batch)")
     else:
         click.echo(f"run {run_id}: {run['status']}")
+
+
+@click.command(context_settings={"ignore_unknown_options": True}, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def sync(args: tuple[str, ...]) -> None:
+    """Send runs a script kept on disk (offline runs, points the API could not take) to the API:
+    trainboard sync DIR [DIR ...]. Syncing twice stores nothing twice."""
+    from trainboard.client.sync import main
+
+    raise SystemExit(main(list(args)))
