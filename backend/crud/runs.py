@@ -41,6 +41,7 @@ def list_runs(
     model: str | None = None,
     dataset: str | None = None,
     study_id: int | None = None,
+    source: str | None = None,
     sort: str = "-created_at",
     offset: int = 0,
     limit: int = 50,
@@ -58,6 +59,8 @@ def list_runs(
         query = query.where(Run.spec["dataset"]["name"].as_string() == dataset)
     if study_id is not None:
         query = query.where(Run.study_id == study_id)
+    if source is not None:
+        query = query.where(Run.source == source)
     total = session.scalar(select(func.count()).select_from(query.subquery()))
     descending = sort.startswith("-")
     column = getattr(Run, sort.lstrip("-"))

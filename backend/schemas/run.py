@@ -32,7 +32,11 @@ class RunPublic(BaseModel):
     name: str
     group: str | None
     status: RunStatus
-    spec: dict[str, Any]
+    source: Literal["worker", "script"] = Field(
+        default="worker", description="Trained by a worker from its spec, or reported by the user's own script"
+    )
+    spec: dict[str, Any] = Field(description="A worker run's recipe; {} for a script run")
+    config: dict[str, Any] | None = Field(default=None, description="A script run's config, as its script sent it")
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None

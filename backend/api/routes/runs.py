@@ -24,7 +24,7 @@ from backend.api.deps import (
 from backend.crud import metrics as metrics_crud
 from backend.crud import runs as runs_crud
 from backend.crud.runs import SORTABLE, InvalidTransition
-from backend.models import Run, RunStatus
+from backend.models import Run, RunSource, RunStatus
 from backend.schemas.run import (
     MetricSummary,
     RunClaimed,
@@ -100,6 +100,7 @@ def list_runs(
     model: Annotated[str | None, Query(max_length=100, description="Model name, e.g. resnet")] = None,
     dataset: Annotated[str | None, Query(max_length=100, description="Dataset name, e.g. cifar10")] = None,
     study_id: Annotated[RunIdValue | None, Query(description="Runs of this study")] = None,
+    source: Annotated[RunSource | None, Query(description="Runs trained by a worker, or reported by a script")] = None,
     sort: Annotated[str, Query(pattern=SORT_PATTERN, description="Column, '-' first for descending")] = "-created_at",
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -112,6 +113,7 @@ def list_runs(
         model=model,
         dataset=dataset,
         study_id=study_id,
+        source=source.value if source else None,
         sort=sort,
         offset=offset,
         limit=limit,
