@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from backend.models import Run, RunStatus
+from backend.models import Run, RunSource, RunStatus
 from backend.models.base import utcnow
 
 SORTABLE = {"id", "name", "group", "status", "created_at", "started_at", "finished_at", "param_count", "macs"}
@@ -22,6 +22,48 @@ def create_run(*, session: Session, name: str, group: str | None, spec: dict, qu
     session.add(run)
     session.flush()
     return run
+
+
+def create_script_run(
+    *, session: Session, name: str, group: str | None, config: dict, client_key: str | None,
+    host: str | None, environment: dict | None,
+) -> Run:
+    """A run its own script reports on: running from now on, holding lease 1, never queued."""
+    now = utcnow()
+    run = Run(
+        name=name, group=group, source=RunSource.script.value, spec={}, config=config, queue=None,
+        client_key=client_key, status=RunStatus.running.value, started_at=now, heartbeat_at=now, attempt=1,
+        worker_host=host, environment=environment,
+    )  # fmt: skip
+    session.add(run)
+    session.flush()
+    return run
+
+
+def resume_script_run(*, session: Session, run_id: int, host: str | None) -> Run:
+    """A new lease for a script run, whatever its status, atomically (two resumes get two
+    attempts): its script restarted, or `trainboard sync` sends what it kept. Reports of the
+    earlier attempt are refused from now on."""
+    now = utcnow()
+    session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.source == RunSource.script.value)
+        .values(
+            attempt=Run.attempt + 1, status=RunStatus.running.value, heartbeat_at=now, finished_at=None, error=None,
+            cancel_requested=False, worker_host=host, updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+    run = session.get(Run, run_id, populate_existing=True)
+    if run is None:
+        raise LookupError(run_id)
+    if run.source != RunSource.script.value:
+        raise InvalidTransition(f"run {run_id} is trained by a worker; only script runs are resumed by their script")
+    return run
+
+
+def get_run_by_client_key(*, session: Session, client_key: str) -> Run | None:
+    return session.scalar(select(Run).where(Run.client_key == client_key))
 
 
 def get_run(*, session: Session, run_id: int) -> Run | None:
@@ -74,7 +116,7 @@ def list_runs(
 
 def start_run(*, session: Session, run_id: int, worker_host: str, stale_after: timedelta) -> Run:
     """A worker claims the run, atomically: a queued run, or a running one whose heartbeat went stale
-    (its worker died). Two live executions never hold one run."""
+    (its worker died). Two live executions never hold one run. A script run is its script's alone."""
     now = utcnow()
     claimable = or_(
         Run.status == RunStatus.queued.value,
@@ -82,7 +124,7 @@ def start_run(*, session: Session, run_id: int, worker_host: str, stale_after: t
     )
     claimed = session.execute(
         update(Run)
-        .where(Run.id == run_id, claimable)
+        .where(Run.id == run_id, Run.source == RunSource.worker.value, claimable)
         .values(
             status=RunStatus.running.value,
             worker_host=worker_host,
@@ -97,10 +139,16 @@ def start_run(*, session: Session, run_id: int, worker_host: str, stale_after: t
     if run is None:
         raise LookupError(run_id)
     if claimed != 1:
+        if run.source == RunSource.script.value:
+            raise InvalidTransition(_reported_by_its_script(run))
         if run.status == RunStatus.running.value:
             raise InvalidTransition(f"run {run_id} is already running on {run.worker_host}")
         raise InvalidTransition(f"run {run_id} is {run.status}, not queued")
     return run
+
+
+def _reported_by_its_script(run: Run) -> str:
+    return f"run {run.id} is reported by its own script: no worker takes it"
 
 
 def check_lease(run: Run, attempt: int) -> None:
@@ -160,6 +208,8 @@ def finish_run(
 
 def release_run(*, session: Session, run: Run) -> Run:
     """Back to the queue with its progress kept; the next worker resumes from the last checkpoint."""
+    if run.source == RunSource.script.value:
+        raise InvalidTransition(_reported_by_its_script(run))
     if run.status != RunStatus.running.value:
         raise InvalidTransition(f"run {run.id} is {run.status}, not running")
     run.status = RunStatus.queued.value
