@@ -10,6 +10,9 @@ from sqlalchemy.orm import Session
 from backend.models import Run, RunSource, RunStatus
 from backend.models.base import utcnow
 
+# The error of a script run the recovery sweep gave up for lost; its script's next heartbeat revives it.
+SCRIPT_LOST = "the script stopped reporting"
+
 SORTABLE = {"id", "name", "group", "status", "created_at", "started_at", "finished_at", "param_count", "macs"}
 
 
@@ -177,6 +180,12 @@ def heartbeat(
         # lease holder is alive: it carries on. A copy of the run's message claimed meanwhile gets a 409.
         run.status = RunStatus.running.value
         run.worker_host = worker_host or run.worker_host
+    elif script_lost(run) and attempt == run.attempt:
+        # Likewise a script given up for lost: it was only cut off (the network, the API was down).
+        run.status = RunStatus.running.value
+        run.error = None
+        run.finished_at = None
+        run.worker_host = worker_host or run.worker_host
     if run.status != RunStatus.running.value:
         return run  # a late heartbeat of a finished run changes nothing; the reply tells the worker
     run.heartbeat_at = utcnow()
@@ -189,6 +198,15 @@ def heartbeat(
     if param_count is not None:  # measured by the worker, on the meta device
         run.param_count, run.macs = param_count, macs
     return run
+
+
+def script_lost(run: Run) -> bool:
+    """A script run the recovery sweep failed for want of heartbeats."""
+    return (
+        run.source == RunSource.script.value
+        and run.status == RunStatus.failed.value
+        and (run.error or "").startswith(SCRIPT_LOST)
+    )
 
 
 def finish_run(
