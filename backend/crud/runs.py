@@ -7,8 +7,9 @@ from datetime import timedelta
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from backend.models import Run, RunSource, RunStatus
+from backend.models import Run, RunSource, RunStatus, Study
 from backend.models.base import utcnow
+from trainboard.spec_paths import get_path
 
 # The error of a script run the recovery sweep gave up for lost; its script's next heartbeat revives it.
 SCRIPT_LOST = "the script stopped reporting"
@@ -27,16 +28,25 @@ def create_run(*, session: Session, name: str, group: str | None, spec: dict, qu
     return run
 
 
+def config_cell(config: dict, grid_paths: list[str]) -> dict:
+    """A script run's cell in a study: the value of each grid path in its config (a leading
+    `config.` left out; None where the path leads nowhere)."""
+    return {path: get_path(config, path.removeprefix("config.")) for path in grid_paths}
+
+
 def create_script_run(
     *, session: Session, name: str, group: str | None, config: dict, client_key: str | None,
-    host: str | None, environment: dict | None,
+    host: str | None, environment: dict | None, study: Study | None = None,
 ) -> Run:
-    """A run its own script reports on: running from now on, holding lease 1, never queued."""
+    """A run its own script reports on: running from now on, holding lease 1, never queued.
+    In `study`, it takes the cell its config gives."""
     now = utcnow()
     run = Run(
         name=name, group=group, source=RunSource.script.value, spec={}, config=config, queue=None,
         client_key=client_key, status=RunStatus.running.value, started_at=now, heartbeat_at=now, attempt=1,
         worker_host=host, environment=environment,
+        study_id=study.id if study is not None else None,
+        cell=config_cell(config, list(study.grid)) if study is not None else None,
     )  # fmt: skip
     session.add(run)
     session.flush()

@@ -25,6 +25,7 @@ from backend.api.deps import (
 )
 from backend.crud import metrics as metrics_crud
 from backend.crud import runs as runs_crud
+from backend.crud import studies as studies_crud
 from backend.crud.runs import SORTABLE, InvalidTransition
 from backend.models import Run, RunSource, RunStatus
 from backend.schemas.run import (
@@ -150,16 +151,18 @@ def track_run(
 ) -> RunTracked:
     """Create a run that its own script reports on: running at once, holding lease (`attempt`) 1,
     never queued. A `client_key` sent before returns the run it made, unchanged, whatever its status
-    (200, `created: false`): a retried request or a second `trainboard sync` stores one run."""
+    (200, `created: false`): a retried request or a second `trainboard sync` stores one run. A
+    `group` naming a study puts the run in it, in the cell its config gives at the grid's paths."""
     if body.client_key is not None:
         known = runs_crud.get_run_by_client_key(session=session, client_key=body.client_key)
         if known is not None:
             response.status_code = status.HTTP_200_OK
             return _tracked(session, settings, known, created=False)
+    study = studies_crud.get_study_by_name(session=session, name=body.group) if body.group is not None else None
     try:
         run = runs_crud.create_script_run(
             session=session, name=body.name or "script run", group=body.group, config=body.config,
-            client_key=body.client_key, host=body.host, environment=body.environment,
+            client_key=body.client_key, host=body.host, environment=body.environment, study=study,
         )  # fmt: skip
         session.commit()
     except IntegrityError:  # the same key, sent at the same moment: that run is the one
