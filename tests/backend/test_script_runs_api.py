@@ -6,6 +6,8 @@ SQLite and on Postgres."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier
 
 import pytest
 
@@ -84,6 +86,43 @@ def test_a_known_client_key_returns_its_run_unchanged(client):
     assert (body["status"], body["attempt"], body["last_step"]) == ("completed", 1, 2)
     assert run_count(client) == 1
     assert track_run(client, client_key="another-key")["id"] != first["id"]
+
+
+@pytest.mark.timeout(120)
+def test_the_same_client_key_sent_at_the_same_moment_makes_one_run(client):
+    """A client retrying a request whose reply it did not get, while the first is still in flight."""
+    senders = 6
+    barrier = Barrier(senders)
+
+    def send(_: int) -> tuple[int, int]:
+        barrier.wait(timeout=30)
+        response = client.post(f"{API}/runs/track", json={"client_key": "raced-key", "config": {"lr": 0.1}})
+        return response.status_code, response.json()["id"]
+
+    with ThreadPoolExecutor(senders) as pool:
+        results = list(pool.map(send, range(senders)))
+    assert sorted(code for code, _ in results) == [200] * (senders - 1) + [201], results
+    assert len({run_id for _, run_id in results}) == 1
+    assert run_count(client) == 1
+
+
+@pytest.mark.timeout(120)
+def test_racing_resumes_get_one_attempt_each(client):
+    """Two restarts of a script never share a lease."""
+    run = track_run(client)
+    senders = 6
+    barrier = Barrier(senders)
+
+    def resume(_: int) -> int:
+        barrier.wait(timeout=30)
+        response = client.post(f"{API}/runs/{run['id']}/resume", json={})
+        assert response.status_code == 200, response.text
+        return response.json()["attempt"]
+
+    with ThreadPoolExecutor(senders) as pool:
+        attempts = sorted(pool.map(resume, range(senders)))
+    assert attempts == list(range(2, senders + 2))
+    assert get(client, run["id"])["attempt"] == senders + 1
 
 
 def test_resume_takes_a_new_lease_and_says_where_to_carry_on(client):
