@@ -5,6 +5,7 @@
 // The view lives in the URL: ?group=..|run_id=..&metric=..&x=epoch|time&group_by=..&band=std|ci|none.
 
 import { ApiError, download, errorText, getJSON, query, saveBlob } from "./api.js";
+import { loadStats } from "./compare-stats.js";
 import { $, clear, el, fmtMetric, fmtNumber, plotlyText, statusBadge, toast } from "./dom.js";
 import { band, color, draw, exportButtons, layout, line } from "./charts.js";
 import { specFields, specValue, valueLabel } from "./specs.js";
@@ -20,7 +21,6 @@ const BAND_TEXT = { std: "mean ± std", ci: "mean ± 95% CI", none: "mean" };
 let view = readView();
 let data = null; // {runs, series, group_by, groups}
 let plotted = []; // the curves of the main chart, for the CSV
-let statsAvailable = null;
 let timer = null;
 
 function readView() {
@@ -191,7 +191,8 @@ function render() {
   renderArchitecture(rows, metric);
   renderEpochTime(rows);
   renderRuns();
-  loadStats(metric);
+  const selection = view.group !== null && !view.runIds.length ? { group: view.group } : { run_id: runs.map((r) => r.id) };
+  loadStats(selection, data.group_by, metric);
 }
 
 function renderMain(groups, metric) {
@@ -366,82 +367,6 @@ function renderRuns() {
     el("td", {}, el("details", {}, el("summary", {}, "show"), el("pre", { class: "spec" }, JSON.stringify(run.spec, null, 2)))))));
   clear($("#compare-runs"), head, body);
   $("#runs-note").textContent = differing.length ? `columns: the fields in which the runs differ` : "the runs share one spec";
-}
-
-// --- statistics (GET /api/v1/stats) ---------------------------------------------------------------------
-// The server's tests over the same groups: per group n/mean/median/std/CI, every pair compared
-// (p-value, Holm-adjusted p, effect sizes), the winner and warnings. Shown when the view groups runs.
-async function loadStats(metric) {
-  const card = $("#stats-card");
-  if (!data.group_by.length || !metric || statsAvailable === false) {
-    card.hidden = true;
-    return;
-  }
-  const selection = view.group !== null && !view.runIds.length ? { group: view.group } : { run_id: data.runs.map((r) => r.id) };
-  try {
-    const stats = await getJSON(`/stats${query({ ...selection, group_by: data.group_by, metric })}`);
-    statsAvailable = true;
-    renderStats(stats);
-    card.hidden = false;
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 404 && error.detail === "Not Found") {
-      statsAvailable = false; // a server without the statistics routes
-      card.hidden = true;
-      return;
-    }
-    card.hidden = false;
-    $("#stats-note").textContent = "";
-    clear($("#stats"), el("p", { class: "muted" }, `No statistics for this view: ${errorText(error)}`));
-  }
-}
-
-const fmtP = (p) => (p === null || p === undefined ? "–" : p < 0.001 ? p.toExponential(1) : p.toFixed(3));
-const fmtEffect = (v) => (v === null || v === undefined ? "–" : v.toFixed(2));
-
-function renderStats(stats) {
-  const metric = stats.metric;
-  const value = (v) => fmtMetric(metric, v);
-  const best = stats.ranking[0];
-  const againstBest = stats.comparisons.filter((c) => c.a === best || c.b === best);
-  const wins = againstBest.length > 0 && againstBest.every((c) => c.winner === best);
-  const verdict = !best
-    ? el("p", { class: "muted" }, "No group has completed runs yet.")
-    : wins
-      ? el("p", { id: "stats-verdict" }, el("span", { class: "winner" }, "Winner: "), best,
-        ` — significantly better than every other group by ${stats.summary} ${metricLabel(metric)} (${stats.test}, Holm-adjusted p < ${stats.alpha}).`)
-      : el("p", { id: "stats-verdict" }, "No significant winner: ", best, ` ranks first by mean ${stats.summary} ${metricLabel(metric)}, `,
-        `but is not significantly better than every other group (${stats.test}, Holm-adjusted, α = ${stats.alpha}).`);
-  const confidence = `${Math.round(stats.confidence * 100)}% CI`;
-  const groups = el("table", { class: "data compact", id: "stats-groups" },
-    el("thead", {}, el("tr", {}, ["rank", "group", "n", "mean", "median", "std", confidence, "min", "max", "not counted"]
-      .map((h, i) => el("th", { class: i === 1 ? "" : "num" }, h)))),
-    el("tbody", {}, stats.groups.map((g) => el("tr", {},
-      el("td", { class: "num" }, g.rank ?? "–"),
-      el("td", { class: "label" }, g.label),
-      el("td", { class: "num" }, g.n),
-      el("td", { class: "num" }, value(g.mean)),
-      el("td", { class: "num" }, value(g.median)),
-      el("td", { class: "num" }, value(g.std)),
-      el("td", { class: "num" }, g.ci_low === null ? "–" : `${value(g.ci_low)} – ${value(g.ci_high)}`),
-      el("td", { class: "num" }, value(g.min)),
-      el("td", { class: "num" }, value(g.max)),
-      el("td", { class: "num", title: g.excluded_runs.map((r) => `#${r.id}: ${r.reason}`).join("\n") || null }, g.incomplete_runs || "")))));
-  const pairs = el("table", { class: "data compact", id: "stats-pairs" },
-    el("thead", {}, el("tr", {}, ["comparison", "test", "p", "p (Holm)", "Cliff's δ", "Cohen's d", "mean difference", "result"]
-      .map((h, i) => el("th", { class: i <= 1 || i === 7 ? "" : "num" }, h)))),
-    el("tbody", {}, stats.comparisons.length ? stats.comparisons.map((c) => el("tr", {},
-      el("td", { class: "label" }, c.a, el("span", { class: "muted" }, " vs "), c.b),
-      el("td", { title: c.method }, c.test),
-      el("td", { class: "num" }, fmtP(c.p_value)),
-      el("td", { class: "num" }, fmtP(c.p_holm)),
-      el("td", { class: "num" }, fmtEffect(c.cliffs_delta)),
-      el("td", { class: "num" }, fmtEffect(c.cohens_d)),
-      el("td", { class: "num" }, value(c.mean_difference)),
-      el("td", {}, c.winner ? el("span", { class: "winner" }, `${c.winner} better`) : el("span", { class: "muted" }, c.note || "not significant"))))
-      : el("tr", {}, el("td", { colspan: 8, class: "muted" }, "Nothing to compare: fewer than two groups with values."))));
-  const warnings = stats.warnings.length ? el("ul", { class: "warning-list", id: "stats-warnings" }, stats.warnings.map((w) => el("li", {}, w))) : null;
-  $("#stats-note").textContent = `${stats.summary} ${metricLabel(metric)} per run · ${stats.test} · Holm-adjusted · α = ${stats.alpha}`;
-  clear($("#stats"), verdict, groups, el("h3", { class: "spaced-top" }, "Pairwise comparisons"), pairs, warnings);
 }
 
 // --- CSV ---------------------------------------------------------------------------------------------------
