@@ -1,6 +1,7 @@
 // Compare page: the selected runs or a whole group, fetched in one request (GET /compare), then
-// shown against epoch or relative time, per run or grouped by spec fields with the mean and a band
-// across seeds; a summary table, the architecture charts, the specs; CSV, PNG/SVG and an HTML report.
+// shown against epoch (a script run's step) or relative time, per run or grouped by the fields of
+// their recipes (spec paths, config.<path> for script runs) with the mean and a band across seeds;
+// a summary table, the architecture charts, the specs and configs; CSV, PNG/SVG and an HTML report.
 // The groups and their labels are the server's (GET /compare?group_by=..), as in the statistics.
 // The view lives in the URL: ?group=..|run_id=..&metric=..&x=epoch|time&group_by=..&band=std|ci|none.
 
@@ -8,7 +9,7 @@ import { ApiError, download, errorText, getJSON, query, saveBlob } from "./api.j
 import { loadStats } from "./compare-stats.js";
 import { $, clear, el, fmtMetric, fmtNumber, plotlyText, statusBadge, toast } from "./dom.js";
 import { band, color, draw, exportButtons, layout, line } from "./charts.js";
-import { specFields, specValue, valueLabel } from "./specs.js";
+import { isScript, recipe, recipeValue, specFields, valueLabel } from "./specs.js";
 import {
   allMetrics, direction, groupCurve, metricLabel, resultMetrics, runCurve, summarize,
 } from "./stats.js";
@@ -50,6 +51,14 @@ function writeView() {
   history.replaceState(null, "", location.pathname + viewQuery());
 }
 
+// What the runs call a step and a recipe: a worker run's epoch and spec, a script run's step and
+// config, both for a mix ("epoch / step").
+function words() {
+  const scripts = data.runs.filter(isScript).length;
+  const pick = (worker, script) => (!scripts ? worker : scripts === data.runs.length ? script : `${worker} / ${script}`);
+  return { step: pick("epoch", "step"), recipe: pick("spec", "config") };
+}
+
 function currentMetric() {
   const metrics = allMetrics(data?.series);
   return metrics.includes(view.metric) ? view.metric : resultMetrics(data?.series)[0] || metrics[0] || "";
@@ -85,6 +94,7 @@ function renderControls() {
   clear(metricSelect, metrics.map((m) => el("option", { value: m }, metricLabel(m))));
   metricSelect.value = currentMetric();
   $("#x-axis").value = view.x;
+  $("#x-axis option[value=epoch]").textContent = words().step;
   $("#band").value = view.band;
   $("#band").disabled = !view.groupBy.length;
 
@@ -94,7 +104,7 @@ function renderControls() {
     el("input", { type: "checkbox", value: path, checked: view.groupBy.includes(path), onchange: (event) => {
       view.groupBy = event.target.checked ? [...view.groupBy, path] : view.groupBy.filter((p) => p !== path);
       regrouped();
-    } }), path)) : el("span", { class: "muted" }, "the runs have the same spec"));
+    } }), path)) : el("span", { class: "muted" }, `the runs have the same ${words().recipe}`));
   const more = $("#group-by-more");
   clear(more, el("option", { value: "" }, "add a field…"),
     same.filter((p) => !view.groupBy.includes(p)).map((p) => el("option", { value: p }, p)));
@@ -197,6 +207,7 @@ function render() {
 
 function renderMain(groups, metric) {
   const grouped = data.group_by.length > 0;
+  const step = words().step;
   plotted = [];
   const traces = [];
   groups.forEach((group, index) => {
@@ -210,7 +221,7 @@ function renderMain(groups, metric) {
       plotted.push(curve);
       traces.push(line(curve.x, curve.y, curve.label, hex, {
         customdata: curve.steps,
-        hovertemplate: `%{fullData.name}<br>epoch %{customdata}: %{y:.4g}${view.x === "time" ? "<br>%{x:.1f} s" : ""}<extra></extra>`,
+        hovertemplate: `%{fullData.name}<br>${step} %{customdata}: %{y:.4g}${view.x === "time" ? "<br>%{x:.1f} s" : ""}<extra></extra>`,
       }));
       return;
     }
@@ -222,10 +233,10 @@ function renderMain(groups, metric) {
     traces.push(line(curve.x, curve.y, `${curve.label} (n=${n})`, hex, {
       legendgroup,
       customdata: curve.steps.map((step, i) => [step, curve.n[i], curve.lower[i] === null ? "" : `${fmtNumber(curve.lower[i])} – ${fmtNumber(curve.upper[i])}`]),
-      hovertemplate: `%{fullData.name}<br>epoch %{customdata[0]}: %{y:.4g} (n=%{customdata[1]})<br>${BAND_TEXT[view.band]}: %{customdata[2]}<extra></extra>`,
+      hovertemplate: `%{fullData.name}<br>${step} %{customdata[0]}: %{y:.4g} (n=%{customdata[1]})<br>${BAND_TEXT[view.band]}: %{customdata[2]}<extra></extra>`,
     }));
   });
-  const xTitle = view.x === "epoch" ? "epoch" : "time since start (s)";
+  const xTitle = view.x === "epoch" ? step : "time since start (s)";
   const base = layout({ xTitle, yTitle: metricLabel(metric), height: 460 });
   const lastEpoch = Math.max(0, ...plotted.flatMap((c) => c.steps));
   draw($("#chart-main"), traces, {
@@ -236,11 +247,11 @@ function renderMain(groups, metric) {
     annotations: traces.length ? [] : [{ text: `no run reported ${metricLabel(metric)} yet`, showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5, font: { color: "#94a3b8" } }],
   });
   $("#chart-main").dataset.traces = String(traces.length);
-  $("#main-title").textContent = `${metricLabel(metric)} vs ${view.x === "epoch" ? "epoch" : "relative time"}`
+  $("#main-title").textContent = `${metricLabel(metric)} vs ${view.x === "epoch" ? step : "relative time"}`
     + (grouped ? ` · ${BAND_TEXT[view.band]} by ${data.group_by.join(", ")}` : "");
   $("#main-note").textContent = grouped
-    ? `Each line is the mean over the runs of a group at each epoch; the shaded band is ${view.band === "ci" ? "the 95% confidence interval of the mean (Student t)" : view.band === "std" ? "± one standard deviation" : "off"}.`
-    : "Each line is one run. Group by a spec field to see means and bands across seeds.";
+    ? `Each line is the mean over the runs of a group at each ${step}; the shaded band is ${view.band === "ci" ? "the 95% confidence interval of the mean (Student t)" : view.band === "std" ? "± one standard deviation" : "off"}.`
+    : `Each line is one run. Group by a ${words().recipe} field to see means and bands across seeds.`;
 }
 
 // Accuracies, Dice and IoU lie in [0, 1], losses and times above 0: a band drawn beyond is noise
@@ -272,7 +283,7 @@ function renderSummary(rows, metrics) {
   const head = el("thead", {},
     el("tr", {}, el("th", { rowspan: 2 }, grouped ? "group" : "run"), el("th", { rowspan: 2, class: "num" }, "n"),
       metrics.map((m) => el("th", { colspan: 2, class: "num" }, metricLabel(m))),
-      el("th", { rowspan: 2, class: "num", title: `Epoch of the best ${metricLabel(main || "")}` }, "best epoch"),
+      el("th", { rowspan: 2, class: "num", title: `The ${words().step} of the best ${metricLabel(main || "")}` }, `best ${words().step}`),
       el("th", { rowspan: 2, class: "num" }, "s / epoch")),
     el("tr", {}, metrics.map(() => [el("th", { class: "num" }, "best"), el("th", { class: "num" }, "final")])));
   const body = el("tbody", {}, rows.map((row, i) => el("tr", { class: i === bestIndex && rows.length > 1 ? "best-row" : "" },
@@ -357,16 +368,17 @@ function renderRuns() {
   const { differing } = specFields(data.runs);
   const columns = differing.slice(0, 8);
   const head = el("thead", {}, el("tr", {}, el("th", { class: "num" }, "ID"), el("th", {}, "name"), el("th", {}, "status"),
-    el("th", {}, "group"), columns.map((path) => el("th", {}, path)), el("th", {}, "spec")));
+    el("th", {}, "group"), columns.map((path) => el("th", {}, path)), el("th", {}, words().recipe)));
   const body = el("tbody", {}, data.runs.map((run) => el("tr", {},
     el("td", { class: "num" }, run.id),
     el("td", { class: "name" }, el("a", { href: `/run.html?id=${run.id}` }, run.name)),
     el("td", {}, statusBadge(run.status)),
     el("td", {}, run.group ?? "–"),
-    columns.map((path) => el("td", {}, valueLabel(specValue(run.spec, path)))),
-    el("td", {}, el("details", {}, el("summary", {}, "show"), el("pre", { class: "spec" }, JSON.stringify(run.spec, null, 2)))))));
+    columns.map((path) => el("td", {}, valueLabel(recipeValue(run, path)))),
+    el("td", {}, el("details", {}, el("summary", {}, isScript(run) ? "config" : "spec"),
+      el("pre", { class: "spec" }, JSON.stringify(recipe(run), null, 2)))))));
   clear($("#compare-runs"), head, body);
-  $("#runs-note").textContent = differing.length ? `columns: the fields in which the runs differ` : "the runs share one spec";
+  $("#runs-note").textContent = differing.length ? `columns: the fields in which the runs differ` : `the runs share one ${words().recipe}`;
 }
 
 // --- CSV ---------------------------------------------------------------------------------------------------
