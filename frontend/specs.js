@@ -55,17 +55,22 @@ export function flattenSpec(spec, prefix = "", into = {}) {
 }
 
 // Every field path of these runs' recipes: those whose values differ first (model.name,
-// learning_rate, config.lr...), then the others; seed last among the differing ones (grouping by
-// seed is rarely wanted). A script's config.x that a worker's spec also has is offered once, as x.
+// learning_rate, config.lr...), the fields most runs have first among them (a worker's spec fields
+// do not crowd out the config a mix's scripts share), seed last (grouping by seed is rarely
+// wanted); then the others. A script's config.x that a worker's spec also has is offered once, as x.
 export function specFields(runs) {
   const paths = new Set(runs.flatMap(recipePaths));
   for (const path of paths) if (path.startsWith("config.") && paths.has(path.slice(7))) paths.delete(path);
-  const values = new Map([...paths].map((path) => [path, new Set(runs.map((run) => valueLabel(recipeValue(run, path))))]));
   const differing = [];
   const same = [];
-  for (const [path, set] of values) (set.size > 1 ? differing : same).push(path);
+  const having = new Map();
+  for (const path of paths) {
+    const values = runs.map((run) => recipeValue(run, path));
+    having.set(path, values.filter((value) => value !== null).length);
+    (new Set(values.map(valueLabel)).size > 1 ? differing : same).push(path);
+  }
   const seed = (path) => path === "seed" || path === "config.seed";
-  const order = (a, b) => seed(a) - seed(b);
+  const order = (a, b) => seed(a) - seed(b) || having.get(b) - having.get(a);
   return { differing: differing.sort(order), same };
 }
 
