@@ -95,7 +95,7 @@ function drawOtherCharts(run, points) {
   keys.forEach((key, i) => {
     const node = cards[i].querySelector(".chart");
     node.dataset.metrics = groups.get(key).join(" ");
-    drawChart(run, node, tracesOf(run, points, groups.get(key)), metricLabel(key), {}, "");
+    drawChart(run, node, tracesOf(run, points, groups.get(key)), plotlyText(metricLabel(key)), {}, "");
   });
 }
 
