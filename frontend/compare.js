@@ -1,13 +1,15 @@
 // Compare page: the selected runs or a whole group, fetched in one request (GET /compare), then
-// shown against epoch or relative time, per run or grouped by spec fields with the mean and a band
-// across seeds; a summary table, the architecture charts, the specs; CSV, PNG/SVG and an HTML report.
+// shown against epoch (a script run's step) or relative time, per run or grouped by the fields of
+// their recipes (spec paths, config.<path> for script runs) with the mean and a band across seeds;
+// a summary table, the architecture charts, the specs and configs; CSV, PNG/SVG and an HTML report.
 // The groups and their labels are the server's (GET /compare?group_by=..), as in the statistics.
 // The view lives in the URL: ?group=..|run_id=..&metric=..&x=epoch|time&group_by=..&band=std|ci|none.
 
 import { ApiError, download, errorText, getJSON, query, saveBlob } from "./api.js";
+import { loadStats } from "./compare-stats.js";
 import { $, clear, el, fmtMetric, fmtNumber, plotlyText, statusBadge, toast } from "./dom.js";
 import { band, color, draw, exportButtons, layout, line } from "./charts.js";
-import { specFields, specValue, valueLabel } from "./specs.js";
+import { isScript, recipe, recipeValue, specFields, valueLabel } from "./specs.js";
 import {
   allMetrics, direction, groupCurve, metricLabel, resultMetrics, runCurve, summarize,
 } from "./stats.js";
@@ -20,7 +22,6 @@ const BAND_TEXT = { std: "mean ± std", ci: "mean ± 95% CI", none: "mean" };
 let view = readView();
 let data = null; // {runs, series, group_by, groups}
 let plotted = []; // the curves of the main chart, for the CSV
-let statsAvailable = null;
 let timer = null;
 
 function readView() {
@@ -48,6 +49,14 @@ function viewQuery({ forReport = false } = {}) {
 
 function writeView() {
   history.replaceState(null, "", location.pathname + viewQuery());
+}
+
+// What the runs call a step and a recipe: a worker run's epoch and spec, a script run's step and
+// config, both for a mix ("epoch / step").
+function words() {
+  const scripts = data.runs.filter(isScript).length;
+  const pick = (worker, script) => (!scripts ? worker : scripts === data.runs.length ? script : `${worker} / ${script}`);
+  return { step: pick("epoch", "step"), recipe: pick("spec", "config") };
 }
 
 function currentMetric() {
@@ -85,6 +94,7 @@ function renderControls() {
   clear(metricSelect, metrics.map((m) => el("option", { value: m }, metricLabel(m))));
   metricSelect.value = currentMetric();
   $("#x-axis").value = view.x;
+  $("#x-axis option[value=epoch]").textContent = words().step;
   $("#band").value = view.band;
   $("#band").disabled = !view.groupBy.length;
 
@@ -94,7 +104,7 @@ function renderControls() {
     el("input", { type: "checkbox", value: path, checked: view.groupBy.includes(path), onchange: (event) => {
       view.groupBy = event.target.checked ? [...view.groupBy, path] : view.groupBy.filter((p) => p !== path);
       regrouped();
-    } }), path)) : el("span", { class: "muted" }, "the runs have the same spec"));
+    } }), path)) : el("span", { class: "muted" }, `the runs have the same ${words().recipe}`));
   const more = $("#group-by-more");
   clear(more, el("option", { value: "" }, "add a field…"),
     same.filter((p) => !view.groupBy.includes(p)).map((p) => el("option", { value: p }, p)));
@@ -191,11 +201,13 @@ function render() {
   renderArchitecture(rows, metric);
   renderEpochTime(rows);
   renderRuns();
-  loadStats(metric);
+  const selection = view.group !== null && !view.runIds.length ? { group: view.group } : { run_id: runs.map((r) => r.id) };
+  loadStats(selection, data.group_by, metric);
 }
 
 function renderMain(groups, metric) {
   const grouped = data.group_by.length > 0;
+  const step = words().step;
   plotted = [];
   const traces = [];
   groups.forEach((group, index) => {
@@ -209,7 +221,7 @@ function renderMain(groups, metric) {
       plotted.push(curve);
       traces.push(line(curve.x, curve.y, curve.label, hex, {
         customdata: curve.steps,
-        hovertemplate: `%{fullData.name}<br>epoch %{customdata}: %{y:.4g}${view.x === "time" ? "<br>%{x:.1f} s" : ""}<extra></extra>`,
+        hovertemplate: `%{fullData.name}<br>${step} %{customdata}: %{y:.4g}${view.x === "time" ? "<br>%{x:.1f} s" : ""}<extra></extra>`,
       }));
       return;
     }
@@ -221,10 +233,10 @@ function renderMain(groups, metric) {
     traces.push(line(curve.x, curve.y, `${curve.label} (n=${n})`, hex, {
       legendgroup,
       customdata: curve.steps.map((step, i) => [step, curve.n[i], curve.lower[i] === null ? "" : `${fmtNumber(curve.lower[i])} – ${fmtNumber(curve.upper[i])}`]),
-      hovertemplate: `%{fullData.name}<br>epoch %{customdata[0]}: %{y:.4g} (n=%{customdata[1]})<br>${BAND_TEXT[view.band]}: %{customdata[2]}<extra></extra>`,
+      hovertemplate: `%{fullData.name}<br>${step} %{customdata[0]}: %{y:.4g} (n=%{customdata[1]})<br>${BAND_TEXT[view.band]}: %{customdata[2]}<extra></extra>`,
     }));
   });
-  const xTitle = view.x === "epoch" ? "epoch" : "time since start (s)";
+  const xTitle = view.x === "epoch" ? step : "time since start (s)";
   const base = layout({ xTitle, yTitle: metricLabel(metric), height: 460 });
   const lastEpoch = Math.max(0, ...plotted.flatMap((c) => c.steps));
   draw($("#chart-main"), traces, {
@@ -235,11 +247,11 @@ function renderMain(groups, metric) {
     annotations: traces.length ? [] : [{ text: `no run reported ${metricLabel(metric)} yet`, showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5, font: { color: "#94a3b8" } }],
   });
   $("#chart-main").dataset.traces = String(traces.length);
-  $("#main-title").textContent = `${metricLabel(metric)} vs ${view.x === "epoch" ? "epoch" : "relative time"}`
+  $("#main-title").textContent = `${metricLabel(metric)} vs ${view.x === "epoch" ? step : "relative time"}`
     + (grouped ? ` · ${BAND_TEXT[view.band]} by ${data.group_by.join(", ")}` : "");
   $("#main-note").textContent = grouped
-    ? `Each line is the mean over the runs of a group at each epoch; the shaded band is ${view.band === "ci" ? "the 95% confidence interval of the mean (Student t)" : view.band === "std" ? "± one standard deviation" : "off"}.`
-    : "Each line is one run. Group by a spec field to see means and bands across seeds.";
+    ? `Each line is the mean over the runs of a group at each ${step}; the shaded band is ${view.band === "ci" ? "the 95% confidence interval of the mean (Student t)" : view.band === "std" ? "± one standard deviation" : "off"}.`
+    : `Each line is one run. Group by a ${words().recipe} field to see means and bands across seeds.`;
 }
 
 // Accuracies, Dice and IoU lie in [0, 1], losses and times above 0: a band drawn beyond is noise
@@ -271,7 +283,7 @@ function renderSummary(rows, metrics) {
   const head = el("thead", {},
     el("tr", {}, el("th", { rowspan: 2 }, grouped ? "group" : "run"), el("th", { rowspan: 2, class: "num" }, "n"),
       metrics.map((m) => el("th", { colspan: 2, class: "num" }, metricLabel(m))),
-      el("th", { rowspan: 2, class: "num", title: `Epoch of the best ${metricLabel(main || "")}` }, "best epoch"),
+      el("th", { rowspan: 2, class: "num", title: `The ${words().step} of the best ${metricLabel(main || "")}` }, `best ${words().step}`),
       el("th", { rowspan: 2, class: "num" }, "s / epoch")),
     el("tr", {}, metrics.map(() => [el("th", { class: "num" }, "best"), el("th", { class: "num" }, "final")])));
   const body = el("tbody", {}, rows.map((row, i) => el("tr", { class: i === bestIndex && rows.length > 1 ? "best-row" : "" },
@@ -356,92 +368,17 @@ function renderRuns() {
   const { differing } = specFields(data.runs);
   const columns = differing.slice(0, 8);
   const head = el("thead", {}, el("tr", {}, el("th", { class: "num" }, "ID"), el("th", {}, "name"), el("th", {}, "status"),
-    el("th", {}, "group"), columns.map((path) => el("th", {}, path)), el("th", {}, "spec")));
+    el("th", {}, "group"), columns.map((path) => el("th", {}, path)), el("th", {}, words().recipe)));
   const body = el("tbody", {}, data.runs.map((run) => el("tr", {},
     el("td", { class: "num" }, run.id),
     el("td", { class: "name" }, el("a", { href: `/run.html?id=${run.id}` }, run.name)),
     el("td", {}, statusBadge(run.status)),
     el("td", {}, run.group ?? "–"),
-    columns.map((path) => el("td", {}, valueLabel(specValue(run.spec, path)))),
-    el("td", {}, el("details", {}, el("summary", {}, "show"), el("pre", { class: "spec" }, JSON.stringify(run.spec, null, 2)))))));
+    columns.map((path) => el("td", {}, valueLabel(recipeValue(run, path)))),
+    el("td", {}, el("details", {}, el("summary", {}, isScript(run) ? "config" : "spec"),
+      el("pre", { class: "spec" }, JSON.stringify(recipe(run), null, 2)))))));
   clear($("#compare-runs"), head, body);
-  $("#runs-note").textContent = differing.length ? `columns: the fields in which the runs differ` : "the runs share one spec";
-}
-
-// --- statistics (GET /api/v1/stats) ---------------------------------------------------------------------
-// The server's tests over the same groups: per group n/mean/median/std/CI, every pair compared
-// (p-value, Holm-adjusted p, effect sizes), the winner and warnings. Shown when the view groups runs.
-async function loadStats(metric) {
-  const card = $("#stats-card");
-  if (!data.group_by.length || !metric || statsAvailable === false) {
-    card.hidden = true;
-    return;
-  }
-  const selection = view.group !== null && !view.runIds.length ? { group: view.group } : { run_id: data.runs.map((r) => r.id) };
-  try {
-    const stats = await getJSON(`/stats${query({ ...selection, group_by: data.group_by, metric })}`);
-    statsAvailable = true;
-    renderStats(stats);
-    card.hidden = false;
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 404 && error.detail === "Not Found") {
-      statsAvailable = false; // a server without the statistics routes
-      card.hidden = true;
-      return;
-    }
-    card.hidden = false;
-    $("#stats-note").textContent = "";
-    clear($("#stats"), el("p", { class: "muted" }, `No statistics for this view: ${errorText(error)}`));
-  }
-}
-
-const fmtP = (p) => (p === null || p === undefined ? "–" : p < 0.001 ? p.toExponential(1) : p.toFixed(3));
-const fmtEffect = (v) => (v === null || v === undefined ? "–" : v.toFixed(2));
-
-function renderStats(stats) {
-  const metric = stats.metric;
-  const value = (v) => fmtMetric(metric, v);
-  const best = stats.ranking[0];
-  const againstBest = stats.comparisons.filter((c) => c.a === best || c.b === best);
-  const wins = againstBest.length > 0 && againstBest.every((c) => c.winner === best);
-  const verdict = !best
-    ? el("p", { class: "muted" }, "No group has completed runs yet.")
-    : wins
-      ? el("p", { id: "stats-verdict" }, el("span", { class: "winner" }, "Winner: "), best,
-        ` — significantly better than every other group by ${stats.summary} ${metricLabel(metric)} (${stats.test}, Holm-adjusted p < ${stats.alpha}).`)
-      : el("p", { id: "stats-verdict" }, "No significant winner: ", best, ` ranks first by mean ${stats.summary} ${metricLabel(metric)}, `,
-        `but is not significantly better than every other group (${stats.test}, Holm-adjusted, α = ${stats.alpha}).`);
-  const confidence = `${Math.round(stats.confidence * 100)}% CI`;
-  const groups = el("table", { class: "data compact", id: "stats-groups" },
-    el("thead", {}, el("tr", {}, ["rank", "group", "n", "mean", "median", "std", confidence, "min", "max", "not counted"]
-      .map((h, i) => el("th", { class: i === 1 ? "" : "num" }, h)))),
-    el("tbody", {}, stats.groups.map((g) => el("tr", {},
-      el("td", { class: "num" }, g.rank ?? "–"),
-      el("td", { class: "label" }, g.label),
-      el("td", { class: "num" }, g.n),
-      el("td", { class: "num" }, value(g.mean)),
-      el("td", { class: "num" }, value(g.median)),
-      el("td", { class: "num" }, value(g.std)),
-      el("td", { class: "num" }, g.ci_low === null ? "–" : `${value(g.ci_low)} – ${value(g.ci_high)}`),
-      el("td", { class: "num" }, value(g.min)),
-      el("td", { class: "num" }, value(g.max)),
-      el("td", { class: "num", title: g.excluded_runs.map((r) => `#${r.id}: ${r.reason}`).join("\n") || null }, g.incomplete_runs || "")))));
-  const pairs = el("table", { class: "data compact", id: "stats-pairs" },
-    el("thead", {}, el("tr", {}, ["comparison", "test", "p", "p (Holm)", "Cliff's δ", "Cohen's d", "mean difference", "result"]
-      .map((h, i) => el("th", { class: i <= 1 || i === 7 ? "" : "num" }, h)))),
-    el("tbody", {}, stats.comparisons.length ? stats.comparisons.map((c) => el("tr", {},
-      el("td", { class: "label" }, c.a, el("span", { class: "muted" }, " vs "), c.b),
-      el("td", { title: c.method }, c.test),
-      el("td", { class: "num" }, fmtP(c.p_value)),
-      el("td", { class: "num" }, fmtP(c.p_holm)),
-      el("td", { class: "num" }, fmtEffect(c.cliffs_delta)),
-      el("td", { class: "num" }, fmtEffect(c.cohens_d)),
-      el("td", { class: "num" }, value(c.mean_difference)),
-      el("td", {}, c.winner ? el("span", { class: "winner" }, `${c.winner} better`) : el("span", { class: "muted" }, c.note || "not significant"))))
-      : el("tr", {}, el("td", { colspan: 8, class: "muted" }, "Nothing to compare: fewer than two groups with values."))));
-  const warnings = stats.warnings.length ? el("ul", { class: "warning-list", id: "stats-warnings" }, stats.warnings.map((w) => el("li", {}, w))) : null;
-  $("#stats-note").textContent = `${stats.summary} ${metricLabel(metric)} per run · ${stats.test} · Holm-adjusted · α = ${stats.alpha}`;
-  clear($("#stats"), verdict, groups, el("h3", { class: "spaced-top" }, "Pairwise comparisons"), pairs, warnings);
+  $("#runs-note").textContent = differing.length ? `columns: the fields in which the runs differ` : `the runs share one ${words().recipe}`;
 }
 
 // --- CSV ---------------------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 // Building the page from data, as text only: nothing here parses a string as HTML, so a run named
 // "<img src=x onerror=...>" shows those characters and runs nothing. Also the number formats.
 
+import { isScript } from "./specs.js";
+
 // el("td", {class: "num", title: "..."}, "text", childNode, [more, children])
 export function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
@@ -54,10 +56,21 @@ export function statusBadge(status, extra = "") {
 }
 
 // --- runs: progress, ETA, duration -----------------------------------------------------------------
+// A worker run counts epochs up to its spec's; a script run has no total to reach: it shows its
+// last step, with an open bar while it runs.
+
+const ENDED = ["completed", "failed", "cancelled"];
 
 export function progressFraction(run) {
+  if (isScript(run)) return ENDED.includes(run.status) ? 1 : 0;
   const epochs = run.spec.epochs || 1;
   return Math.min(1, (run.epochs_completed || 0) / epochs);
+}
+
+// The highest step a run reported a metric at (from its summary), or null.
+export function lastStep(run) {
+  const steps = Object.values(run.summary || {}).map((s) => s.final_step).filter(Number.isInteger);
+  return steps.length ? Math.max(...steps) : null;
 }
 
 export function durationSeconds(run) {
@@ -68,20 +81,24 @@ export function durationSeconds(run) {
 
 export function etaSeconds(run) {
   const done = run.epochs_completed || 0;
-  if (run.status !== "running" || !done || !run.started_at) return null;
+  if (isScript(run) || run.status !== "running" || !done || !run.started_at) return null;
   const perEpoch = (Date.now() - Date.parse(run.started_at)) / 1000 / done;
   return perEpoch * Math.max(0, run.spec.epochs - done);
 }
 
-export function progressBar(run, large = false) {
+// `step`: a script run's last step when the page knows a newer one than the run's summary.
+export function progressBar(run, large = false, step = lastStep(run)) {
+  const script = isScript(run);
   const fraction = progressFraction(run);
   const eta = etaSeconds(run);
   const kind = { completed: "done", failed: "failed", cancelled: "cancelled" }[run.status] || "";
-  let label = `epoch ${run.epochs_completed || 0} / ${run.spec.epochs}`;
+  const open = script && run.status === "running";
+  let label = script ? (step === null ? "no step yet" : `step ${step}`) : `epoch ${run.epochs_completed || 0} / ${run.spec.epochs}`;
   if (eta !== null) label += ` · ETA ${fmtDuration(eta)}`;
   if (run.status === "running" && run.cancel_requested) label += " · cancelling";
-  return el("div", { class: `progress ${kind} ${large ? "large" : ""}`, title: `${Math.round(fraction * 100)}%` },
-    el("div", { class: "bar" }, barFill(fraction)),
+  const title = script ? label : `${Math.round(fraction * 100)}%`;
+  return el("div", { class: `progress ${kind} ${open ? "open" : ""} ${large ? "large" : ""}`, title },
+    el("div", { class: "bar" }, barFill(open ? 1 : fraction)),
     el("div", { class: "label" }, label));
 }
 

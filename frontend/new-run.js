@@ -9,7 +9,7 @@
 
 import { ApiError, errorText, exists, getJSON, postJSON, query, validationErrors } from "./api.js";
 import { $, clear, el, toast } from "./dom.js";
-import { valueLabel } from "./specs.js";
+import { cloneableSpec, valueLabel } from "./specs.js";
 
 const SECTIONS = [
   { kind: "model", title: "Model", list: "models", help: "Tick several models to compare architectures." },
@@ -823,7 +823,7 @@ async function start() {
   if (cloneId) {
     try {
       const run = await getJSON(`/runs/${encodeURIComponent(cloneId)}`);
-      const state = stateOfSpec(run.spec);
+      const state = stateOfSpec(cloneableSpec(run));
       state.name = `${run.name} (clone)`.slice(0, 200);
       state.group = run.group || "";
       applyState(state);

@@ -1,26 +1,18 @@
-// Run page: live curves over the run's event stream (train/test loss, accuracy or Dice/IoU,
-// learning rate, epoch time), status and progress, results, the full spec, device and versions,
-// the error, segmentation overlays; cancel, clone with edits, compare, delete.
+// Run page: live curves over the run's event stream (run-charts.js), status and progress, results,
+// the full spec (a script run's config), device and versions, the error, segmentation overlays;
+// cancel, clone with edits (a worker run), compare, delete.
 
 import { ApiError, del, errorText, followEvents, getJSON, imageURL, postJSON, query } from "./api.js";
 import {
-  $, clear, durationSeconds, el, fmtCount, fmtDuration, fmtMetric, fmtTime, fmtValue, progressBar, statusBadge, toast,
+  $, clear, durationSeconds, el, fmtCount, fmtDuration, fmtMetric, fmtTime, fmtValue, lastStep, progressBar, statusBadge,
+  toast,
 } from "./dom.js";
-import { color, draw, exportButtons, layout, line } from "./charts.js";
+import { exportButtons } from "./charts.js";
+import { drawCharts, stepName, task } from "./run-charts.js";
+import { isScript, recipe } from "./specs.js";
 import { metricLabel, runResult } from "./stats.js";
 
 const runId = Number(new URLSearchParams(location.search).get("id"));
-const CHARTS = {
-  loss: { node: "chart-loss", metrics: ["train_loss", "test_loss"], y: "loss" },
-  score: { node: "chart-score", metrics: [], y: "" }, // set from the task
-  lr: { node: "chart-lr", metrics: ["lr"], y: "learning rate" },
-  time: { node: "chart-time", metrics: ["epoch_seconds"], y: "seconds" },
-};
-const SCORES = {
-  classification: { title: "Accuracy", metrics: ["test_accuracy", "test_balanced_accuracy"], y: "accuracy" },
-  segmentation: { title: "Dice and IoU", metrics: ["test_dice", "test_iou"], y: "score" },
-};
-
 let run = null;
 const points = new Map(); // metric -> Map(step -> value)
 let live = false;
@@ -32,10 +24,10 @@ let lastOverlayCheck = 0;
 
 // --- header, status, details --------------------------------------------------------------------------
 
-function task() {
-  if (points.has("test_dice") || points.has("test_iou")) return "segmentation";
-  const dataset = typeof run?.spec.dataset === "object" ? run.spec.dataset.name : run?.spec.dataset;
-  return ["lung_xray", "synthetic_segmentation"].includes(dataset) ? "segmentation" : "classification";
+// The highest step of any point received, or the run's summary's before the points arrive.
+function currentStep() {
+  const steps = [...points.values()].flatMap((byStep) => [...byStep.keys()]);
+  return steps.length ? Math.max(...steps) : lastStep(run);
 }
 
 function renderHeader() {
@@ -44,12 +36,13 @@ function renderHeader() {
   clear($("#run-subtitle"), `Run #${run.id}`,
     run.group ? [" · group ", el("a", { href: `/?group=${encodeURIComponent(run.group)}` }, run.group)] : null,
     ` · created ${fmtTime(run.created_at)}`,
+    isScript(run) ? [" · ", el("span", { class: "source-badge", title: "Reported by its own script" }, "script")] : null,
     live ? [" · ", el("span", { class: "live-dot" }), "live"] : null);
   const active = run.status === "queued" || run.status === "running";
   clear($("#run-actions"),
     active ? el("button", { type: "button", class: "button danger", id: "cancel-run", disabled: run.cancel_requested,
       onclick: cancel }, run.cancel_requested ? "Cancelling…" : "Cancel") : null,
-    el("a", { class: "button", href: `/new.html?clone=${run.id}`, id: "clone-run" }, "Clone with edits"),
+    isScript(run) ? null : el("a", { class: "button", href: `/new.html?clone=${run.id}`, id: "clone-run" }, "Clone with edits"),
     el("a", { class: "button", href: `/compare.html${query({ run_id: run.id })}` }, "Compare"),
     run.group ? el("a", { class: "button", href: `/compare.html${query({ group: run.group })}` }, "Compare group") : null,
     run.status !== "running" ? el("button", { type: "button", class: "button", onclick: remove }, "Delete") : null);
@@ -62,7 +55,7 @@ function renderStatus() {
     ["parameters", fmtCount(run.param_count)],
     ["MACs", fmtCount(run.macs)],
   ];
-  clear($("#status-strip"), el("span", { id: "run-status" }, statusBadge(run.status)), progressBar(run, true),
+  clear($("#status-strip"), el("span", { id: "run-status" }, statusBadge(run.status)), progressBar(run, true, currentStep()),
     facts.map(([label, value]) => el("span", { class: "fact" }, `${label} `, el("b", {}, value))));
   const box = $("#run-error");
   box.hidden = !run.error;
@@ -76,13 +69,13 @@ function kvRows(table, rows) {
 
 // Sizes are measured by the worker that trains the run (on the meta device, before any data is loaded).
 function notMeasured() {
-  return run.status === "queued" ? "measured when a worker starts the run" : "–";
+  return run.status === "queued" && !isScript(run) ? "measured when a worker starts the run" : "–";
 }
 
 function renderDetails() {
   kvRows($("#details"), [
     ["status", [statusBadge(run.status), run.cancel_requested && run.status === "running" ? " cancel requested" : ""]],
-    ["epochs", `${run.epochs_completed} of ${run.spec.epochs}`],
+    isScript(run) ? ["source", "its own script (Python client)"] : ["epochs", `${run.epochs_completed} of ${run.spec.epochs}`],
     ["parameters", run.param_count === null ? notMeasured() : `${run.param_count.toLocaleString()} (${fmtCount(run.param_count)})`],
     ["MACs per sample", run.macs === null ? notMeasured() : `${run.macs.toLocaleString()} (${fmtCount(run.macs)})`],
     ["device", run.device_name || "–"],
@@ -92,7 +85,8 @@ function renderDetails() {
     ["started", fmtTime(run.started_at)],
     ["finished", fmtTime(run.finished_at)],
   ]);
-  $("#spec").textContent = JSON.stringify(run.spec, null, 2);
+  $("#spec-title").textContent = isScript(run) ? "Config" : "Spec";
+  $("#spec").textContent = JSON.stringify(recipe(run), null, 2);
   const environment = run.environment || {};
   const entries = Object.entries(environment).sort(([a], [b]) => (b.endsWith("_version") - a.endsWith("_version")) || a.localeCompare(b));
   kvRows($("#environment"), entries.length ? entries.map(([k, v]) => [k.replaceAll("_", " "), fmtValue(v)]) : [["", "reported when the run starts"]]);
@@ -106,13 +100,13 @@ function renderResults() {
   }
   const names = [...points.keys()].filter((n) => n !== "lr").sort((a, b) => order(a) - order(b));
   const head = el("thead", {}, el("tr", {}, el("th", {}, "metric"), el("th", { class: "num" }, "best"),
-    el("th", { class: "num" }, "epoch"), el("th", { class: "num" }, "final")));
+    el("th", { class: "num" }, stepName(run)), el("th", { class: "num" }, "final")));
   const rows = names.map((name) => {
     const result = runResult(series, name);
     return el("tr", {}, el("td", {}, metricLabel(name)), el("td", { class: "num" }, fmtMetric(name, result.best)),
       el("td", { class: "num" }, result.bestStep ?? "–"), el("td", { class: "num" }, fmtMetric(name, result.final)));
   });
-  clear($("#results"), head, el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: 4, class: "muted" }, "No epoch finished yet."))));
+  clear($("#results"), head, el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: 4, class: "muted" }, isScript(run) ? "No point reported yet." : "No epoch finished yet."))));
 }
 
 const ORDER = ["test_accuracy", "test_balanced_accuracy", "test_dice", "test_iou", "test_loss", "train_loss", "epoch_seconds"];
@@ -126,43 +120,12 @@ function renderAll() {
 
 // --- charts -------------------------------------------------------------------------------------------
 
-function drawCharts() {
-  chartsPending = false;
-  const score = SCORES[task()];
-  CHARTS.score.metrics = score.metrics;
-  CHARTS.score.y = score.y;
-  $("#score-title").textContent = score.title;
-  for (const chart of Object.values(CHARTS)) {
-    const traces = chart.metrics.filter((m) => points.has(m)).map((metric) => {
-      const byStep = points.get(metric);
-      const steps = [...byStep.keys()].sort((a, b) => a - b);
-      return line(steps, steps.map((s) => byStep.get(s)), metricLabel(metric), color(chart.metrics.indexOf(metric)), {
-        hovertemplate: `${metricLabel(metric)}<br>epoch %{x}: %{y:.4g}<extra></extra>`,
-      });
-    });
-    const node = document.getElementById(chart.node);
-    const values = traces.flatMap((t) => t.y).filter((v) => v > 0);
-    const wide = values.length && Math.max(...values) / Math.min(...values) > 10; // a decaying schedule
-    const yaxisExtra = chart === CHARTS.lr && wide ? { type: "log", exponentformat: "power" } : {};
-    if (chart !== CHARTS.loss && !yaxisExtra.type) yaxisExtra.rangemode = "tozero"; // scores, lr, seconds start at 0
-    const base = layout({ xTitle: "epoch", yTitle: chart.y, height: 300 });
-    draw(node, traces, {
-      ...base,
-      xaxis: { ...base.xaxis, range: [0.5, Math.max(run?.spec.epochs || 1, 1) + 0.5], ...(run?.spec.epochs <= 20 ? { dtick: 1 } : {}) },
-      yaxis: { ...base.yaxis, ...yaxisExtra, ...(chart === CHARTS.score && score.y === "accuracy" ? { tickformat: ".0%" } : {}) },
-      legend: { orientation: "h", x: 0, y: 1.12 },
-      margin: { l: 56, r: 16, t: 28, b: 44 },
-      annotations: traces.length ? [] : [{ text: "waiting for the first epoch…", showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5, font: { color: "#94a3b8" } }],
-    });
-    node.dataset.points = String(traces.reduce((n, t) => n + t.x.length, 0));
-  }
-}
-
 function scheduleCharts() {
   if (chartsPending) return;
   chartsPending = true;
   requestAnimationFrame(() => {
-    drawCharts();
+    chartsPending = false;
+    drawCharts(run, points);
     renderResults();
   });
 }
@@ -178,7 +141,7 @@ function addPoints(list) {
 // --- overlays (segmentation) ----------------------------------------------------------------------------
 
 async function checkOverlays(force = false) {
-  if (!force && (task() !== "segmentation" || Date.now() - lastOverlayCheck < 1500)) return;
+  if (!force && (task(run, points) !== "segmentation" || Date.now() - lastOverlayCheck < 1500)) return;
   lastOverlayCheck = Date.now();
   try {
     const artifacts = await getJSON(`/runs/${runId}/artifacts`);
@@ -216,7 +179,8 @@ async function showOverlay() {
 async function cancel() {
   try {
     run = await postJSON(`/runs/${runId}/cancel`);
-    toast(run.status === "running" ? "Cancel requested: the run stops at its next batch." : "Run cancelled.", "ok");
+    const stops = isScript(run) ? "its script is told at its next heartbeat (run.should_stop)" : "the run stops at its next batch";
+    toast(run.status === "running" ? `Cancel requested: ${stops}.` : "Run cancelled.", "ok");
     renderAll();
   } catch (error) {
     toast(errorText(error));
@@ -288,8 +252,8 @@ async function start() {
   });
   $("#copy-spec").addEventListener("click", async () => {
     try {
-      await navigator.clipboard.writeText(JSON.stringify(run?.spec ?? {}, null, 2));
-      toast("Spec copied.", "ok");
+      await navigator.clipboard.writeText(JSON.stringify(recipe(run), null, 2));
+      toast(`${isScript(run) ? "Config" : "Spec"} copied.`, "ok");
     } catch {
       toast("The browser refused the clipboard.");
     }

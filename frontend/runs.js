@@ -1,14 +1,16 @@
 // Runs page: the paginated, filtered, sorted runs table (GET /runs), refreshed every few seconds;
 // select runs to compare them; cancel, delete, clone. Filters, sort and page live in the URL.
+// A script run (reported by the user's own script) is marked "script" and shows its config.
 
 import { ApiError, del, errorText, getJSON, postJSON, query } from "./api.js";
 import {
   $, clear, debounce, durationSeconds, el, fmtCount, fmtDuration, fmtMetric, fmtTime, progressBar, progressFraction,
   statusBadge, toast,
 } from "./dom.js";
-import { datasetSummary, hyperparameterSummary, modelSummary } from "./specs.js";
+import { configSummary, datasetSummary, hyperparameterSummary, isScript, modelSummary } from "./specs.js";
 
 const STATUSES = ["queued", "running", "completed", "failed", "cancelled"];
+const SOURCES = ["worker", "script"];
 const REFRESH_MS = 2500;
 const DEFAULT_SORT = "-created_at";
 
@@ -20,8 +22,8 @@ const COLUMNS = [
   { key: "group", label: "Group", sort: "group" },
   { key: "status", label: "Status", sort: "status" },
   { key: "progress", label: "Progress", page: (r) => progressFraction(r) },
-  { key: "model", label: "Model · dataset", page: (r) => `${modelSummary(r.spec).name} ${datasetSummary(r.spec)}` },
-  { key: "hyper", label: "Hyperparameters", page: (r) => r.spec.learning_rate },
+  { key: "model", label: "Model · dataset", page: (r) => (isScript(r) ? "~script" : `${modelSummary(r.spec).name} ${datasetSummary(r.spec)}`) },
+  { key: "hyper", label: "Hyperparameters", page: (r) => (isScript(r) ? null : r.spec.learning_rate) },
   { key: "best", label: "Test metric", num: true, page: (r) => testMetric(r)?.best ?? null },
   { key: "params", label: "Params", sort: "param_count", num: true },
   { key: "macs", label: "MACs", sort: "macs", num: true },
@@ -44,6 +46,7 @@ function readState() {
     group: params.get("group") || "",
     model: params.get("model") || "",
     dataset: params.get("dataset") || "",
+    source: SOURCES.includes(params.get("source")) ? params.get("source") : "",
     status: params.getAll("status").filter((s) => STATUSES.includes(s)),
     sort: params.get("sort") || DEFAULT_SORT,
     offset: Math.max(0, Number(params.get("offset")) || 0),
@@ -59,12 +62,31 @@ function writeState() {
 
 // --- derived values --------------------------------------------------------------------------------
 
+// A worker run's test score; a script's metrics have its own names: the first one that reads as a score.
 function testMetric(run) {
   const summary = run.summary || {};
-  for (const name of ["test_accuracy", "test_dice", "test_iou"]) {
+  const names = isScript(run) ? Object.keys(summary).sort().filter((n) => /acc|dice|iou/.test(n)) : ["test_accuracy", "test_dice", "test_iou"];
+  for (const name of names) {
     if (summary[name]) return { name, ...summary[name] };
   }
   return null;
+}
+
+// The model and hyperparameter cells: a worker run's spec, or a script run's marker and config.
+function recipeCells(run) {
+  if (isScript(run)) {
+    return [
+      el("td", { class: "model" }, el("span", { class: "source-badge", title: "Reported by its own script" }, "script")),
+      el("td", { class: "hyper", title: configSummary(run.config, 30) }, configSummary(run.config)),
+    ];
+  }
+  const model = modelSummary(run.spec);
+  return [
+    el("td", { class: "model", title: model.extras || null }, model.name,
+      model.extras ? el("span", { class: "muted extras" }, ` ${model.extras}`) : null,
+      el("span", { class: "sub" }, datasetSummary(run.spec))),
+    el("td", { class: "hyper" }, hyperparameterSummary(run.spec)),
+  ];
 }
 
 // --- table -----------------------------------------------------------------------------------------
@@ -113,12 +135,12 @@ function renderHead() {
 }
 
 function cells(run) {
-  const model = modelSummary(run.spec);
   const metric = testMetric(run);
+  const unit = isScript(run) ? "step" : "epoch";
   const metricCell = () => {
     if (!metric || metric.best === null || metric.best === undefined) return el("td", { class: "num muted" }, "–");
     const label = metric.name.replaceAll("_", " ");
-    return el("td", { class: "num", title: `best ${label} at epoch ${metric.best_step}, final at epoch ${metric.final_step}` },
+    return el("td", { class: "num", title: `best ${label} at ${unit} ${metric.best_step}, final at ${unit} ${metric.final_step}` },
       el("b", { class: "metric" }, fmtMetric(metric.name, metric.best)),
       el("span", { class: "sub" }, `${fmtMetric(metric.name, metric.final)} final · ${metric.name.replace("test_", "")}`));
   };
@@ -137,10 +159,7 @@ function cells(run) {
     el("td", {}, run.group ? el("a", { class: "group-tag", href: `/?group=${encodeURIComponent(run.group)}`, title: run.group }, run.group) : el("span", { class: "muted" }, "–")),
     el("td", {}, statusBadge(run.status, run.error ? run.error.split("\n")[0] : "")),
     el("td", {}, progressBar(run)),
-    el("td", { class: "model", title: model.extras || null }, model.name,
-      model.extras ? el("span", { class: "muted extras" }, ` ${model.extras}`) : null,
-      el("span", { class: "sub" }, datasetSummary(run.spec))),
-    el("td", { class: "hyper" }, hyperparameterSummary(run.spec)),
+    recipeCells(run),
     metricCell(),
     el("td", { class: "num", title: run.param_count?.toLocaleString() ?? "" }, fmtCount(run.param_count)),
     el("td", { class: "num", title: run.macs?.toLocaleString() ?? "" }, fmtCount(run.macs)),
@@ -148,7 +167,7 @@ function cells(run) {
     el("td", { class: "actions-cell" },
       active ? el("button", { type: "button", class: "button small danger", disabled: run.cancel_requested,
         onclick: () => act(() => postJSON(`/runs/${run.id}/cancel`), `Run ${run.id}: cancel requested`) }, "Cancel") : null,
-      el("a", { class: "button small", href: `/new.html?clone=${run.id}`, title: "A new run from this one's spec" }, "Clone"),
+      isScript(run) ? null : el("a", { class: "button small", href: `/new.html?clone=${run.id}`, title: "A new run from this one's spec" }, "Clone"),
       run.status !== "running" ? el("button", { type: "button", class: "button small", title: "Delete the run and its metrics",
         onclick: () => {
           if (confirm(`Delete run ${run.id} with its metrics and files?`)) act(() => del(`/runs/${run.id}`), `Run ${run.id} deleted`);
@@ -179,7 +198,7 @@ function render(page, force = false) {
   const runs = pageSorted(page.data);
   const rows = runs.map((run) => el("tr", { class: selected.has(run.id) ? "selected" : "", dataset: { runId: run.id } }, cells(run)));
   if (!rows.length) {
-    const filtered = state.name || state.group || state.model || state.dataset || state.status.length;
+    const filtered = state.name || state.group || state.model || state.dataset || state.source || state.status.length;
     rows.push(el("tr", {}, el("td", { class: "empty", colspan: COLUMNS.length },
       filtered ? "No runs match these filters." : "No runs yet. ", filtered ? null : el("a", { href: "/new.html" }, "Launch the first one."))));
   }
@@ -218,7 +237,7 @@ async function refresh() {
   const serverSort = state.sort.includes("~") ? DEFAULT_SORT : state.sort;
   try {
     const page = await getJSON(`/runs${query({
-      name: state.name, group: state.group, model: state.model, dataset: state.dataset, status: state.status,
+      name: state.name, group: state.group, model: state.model, dataset: state.dataset, source: state.source, status: state.status,
       sort: serverSort, offset: state.offset, limit: state.limit,
     })}`);
     if (page.count && state.offset >= page.count) {
@@ -250,6 +269,7 @@ async function loadCatalog() {
 function initFilters() {
   form.elements.name.value = state.name;
   form.elements.group.value = state.group;
+  form.elements.source.value = state.source;
   const chips = $("#status-filter");
   for (const status of STATUSES) {
     chips.append(el("label", { class: "chip status-filter" },
@@ -260,6 +280,7 @@ function initFilters() {
     state.group = form.elements.group.value.trim();
     state.model = form.elements.model.value;
     state.dataset = form.elements.dataset.value;
+    state.source = form.elements.source.value;
     state.status = [...form.querySelectorAll("input[name=status]:checked")].map((input) => input.value);
     state.offset = 0;
     writeState();

@@ -1,7 +1,29 @@
-// Reading TrainSpecs: dotted field paths ("model.norm"), value labels, the fields in which runs
-// differ (what a comparison can group by), and the few hyperparameters a table shows.
+// Reading what made a run, its recipe: a worker run's TrainSpec or a script run's config. Dotted
+// field paths ("model.norm", "config.lr"), value labels, the fields in which runs differ (what a
+// comparison can group by), and the few hyperparameters or config fields a table shows.
 
 const ENTRY_FIELDS = ["model", "dataset", "optimizer", "scheduler"];
+
+// A run reported by the user's own script (the Python client) rather than trained by a worker.
+export const isScript = (run) => run?.source === "script";
+
+// What made the run, shown and compared wherever a spec is: a worker run's spec, a script run's
+// config (its spec is {}).
+export function recipe(run) {
+  return isScript(run) ? run.config || {} : run?.spec || {};
+}
+
+// A group_by path read in a run's recipe as the server reads it (a leading "config." dropped):
+// config.lr is a script's config["lr"], learning_rate a worker's spec["learning_rate"].
+export function recipeValue(run, path) {
+  return specValue(recipe(run), path.replace(/^config\./, ""));
+}
+
+// The path a run's field is grouped by: a spec path, or config.<path> for a script's config.
+function recipePaths(run) {
+  const flat = flattenSpec(recipe(run));
+  return isScript(run) ? Object.keys(flat).map((path) => `config.${path}`) : Object.keys(flat);
+}
 
 export function specValue(spec, path) {
   let node = spec;
@@ -32,19 +54,23 @@ export function flattenSpec(spec, prefix = "", into = {}) {
   return into;
 }
 
-// Every field path of these runs: those whose values differ first (model.name, learning_rate...),
-// then the others; seed last among the differing ones (grouping by seed is rarely wanted).
+// Every field path of these runs' recipes: those whose values differ first (model.name,
+// learning_rate, config.lr...), the fields most runs have first among them (a worker's spec fields
+// do not crowd out the config a mix's scripts share), seed last (grouping by seed is rarely
+// wanted); then the others. A script's config.x that a worker's spec also has is offered once, as x.
 export function specFields(runs) {
-  const values = new Map();
-  for (const run of runs) {
-    const flat = flattenSpec(run.spec);
-    for (const path of Object.keys(flat)) if (!values.has(path)) values.set(path, new Set());
-    for (const [path, set] of values) set.add(valueLabel(path in flat ? flat[path] : null));
-  }
+  const paths = new Set(runs.flatMap(recipePaths));
+  for (const path of paths) if (path.startsWith("config.") && paths.has(path.slice(7))) paths.delete(path);
   const differing = [];
   const same = [];
-  for (const [path, set] of values) (set.size > 1 ? differing : same).push(path);
-  const order = (a, b) => (a === "seed") - (b === "seed");
+  const having = new Map();
+  for (const path of paths) {
+    const values = runs.map((run) => recipeValue(run, path));
+    having.set(path, values.filter((value) => value !== null).length);
+    (new Set(values.map(valueLabel)).size > 1 ? differing : same).push(path);
+  }
+  const seed = (path) => path === "seed" || path === "config.seed";
+  const order = (a, b) => seed(a) - seed(b) || having.get(b) - having.get(a);
   return { differing: differing.sort(order), same };
 }
 
@@ -79,6 +105,22 @@ export function modelSummary(spec) {
   if (model.upsampling !== undefined) extras.push(model.upsampling);
   if (model.activation !== undefined) extras.push(model.activation);
   return { name: entryName(model), extras: extras.join(" · ") };
+}
+
+// "lr=0.01 · model.width=64 · +3 more": the first fields of a script's config, for a table cell.
+export function configSummary(config, count = 4) {
+  const entries = Object.entries(flattenSpec(config));
+  if (!entries.length) return "no config";
+  const short = (text) => (text.length > 24 ? `${text.slice(0, 23)}…` : text);
+  const parts = entries.slice(0, count).map(([path, value]) => `${path}=${short(valueLabel(value))}`);
+  if (entries.length > count) parts.push(`+${entries.length - count} more`);
+  return parts.join(" · ");
+}
+
+// A worker run's spec for the new-run form; a script run has none to clone.
+export function cloneableSpec(run) {
+  if (isScript(run)) throw new Error(`run ${run.id} is reported by its own script: it has no spec to clone`);
+  return run.spec;
 }
 
 export function datasetSummary(spec) {

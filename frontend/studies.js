@@ -7,7 +7,7 @@ import { ApiError, errorText, getJSON, postJSON, query } from "./api.js";
 import { $, clear, el, fmtMetric, fmtTime, plotlyText, statusBadge, toast } from "./dom.js";
 import { color, draw, layout } from "./charts.js";
 import { metricLabel } from "./stats.js";
-import { valueLabel } from "./specs.js";
+import { isScript, valueLabel } from "./specs.js";
 
 const REFRESH_MS = 3000;
 const PAGE_SIZE = 25;
@@ -149,9 +149,13 @@ function renderStudy(study) {
       el("a", { href: `/run.html?id=${run.id}`, title: run.name }, `#${run.id}`),
       el("span", { class: "muted" }, ` seed ${run.seed ?? "–"}`),
       statusBadge(run.status, run.cancel_requested ? "cancel requested" : ""),
-      el("span", { class: "epochs" }, `epoch ${run.epochs_completed} / ${run.epochs ?? "?"}`))))))));
+      scriptRun(run) ? el("span", { class: "source-badge", title: "Reported by its own script" }, "script")
+        : el("span", { class: "epochs" }, `epoch ${run.epochs_completed} / ${run.epochs ?? "?"}`))))))));
   clear($("#cells"), head, body);
 }
+
+// A study's run without an epoch budget is one its own script reports (its spec is {}).
+const scriptRun = (run) => isScript(run) || run.epochs === null;
 
 function metricChoices(stats) {
   const segmentation = /dice|iou/.test(stats?.metric || view.metric);
