@@ -217,6 +217,26 @@ def test_show_prints_fields_and_spec(api_url):
     assert assert_one_line_error(invoke("show", "999"), "run 999 not found") == "error: run 999 not found"
 
 
+def test_ls_show_and_cancel_tell_script_runs_apart(api_url):
+    post_run(api_url, "worker run")
+    created = httpx.post(f"{api_url}/api/v1/runs/track", json={"name": "my script", "config": {"lr": 0.01}})
+    script = created.raise_for_status().json()
+
+    lines = invoke("ls").stdout.splitlines()
+    assert "my script" in lines[1] and "running" in lines[1] and lines[1].split()[4] == "script"
+    assert "worker run" in lines[2] and "mlp" in lines[2]
+    only_scripts = invoke("ls", "--source", "script").stdout.splitlines()
+    assert only_scripts[-1] == "1 of 1 runs" and "my script" in only_scripts[1]
+
+    shown = invoke("show", str(script["id"])).stdout
+    assert "config:" in shown and "lr: 0.01" in shown and "spec:" not in shown
+
+    cancelled = invoke("cancel", str(script["id"]))
+    assert cancelled.exit_code == 0, cancelled.stderr
+    assert "run.should_stop" in cancelled.stdout
+    assert get_run(api_url, script["id"])["cancel_requested"] is True
+
+
 def test_cancel_queued_run(api_url):
     run = post_run(api_url, "to cancel")
     result = invoke("cancel", str(run["id"]))

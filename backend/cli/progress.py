@@ -89,6 +89,10 @@ class RunProgress:
 
     def _metric_parts(self, step: int, *, compact: bool = False) -> list[str]:
         metrics = self.epochs.get(step, {})
+        engine_names = {"train_loss", "test_loss", *(key for key, _, _ in SCORE_METRICS)}
+        if metrics and not engine_names & set(metrics):  # a script's own names: loss, acc, val/loss...
+            shown = sorted(metrics.items())[: 4 if compact else 8]
+            return [f"{name} {value:.4g}" if value is not None else f"{name} n/a" for name, value in shown]
 
         def number(key: str, fmt: str) -> str:
             value = metrics.get(key)
@@ -105,7 +109,8 @@ class RunProgress:
 
     def _epoch_text(self, step: int) -> str:
         total = self.total
-        parts = [f"epoch {step}/{total or '?'}", *self._metric_parts(step)]
+        unit = "step" if self.run.get("source") == "script" else "epoch"
+        parts = [f"{unit} {step}/{total or '?'}", *self._metric_parts(step)]
         seconds = self.epochs.get(step, {}).get("epoch_seconds")
         if seconds is not None:
             parts.append(f"{seconds:.1f}s")

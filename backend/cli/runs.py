@@ -69,25 +69,26 @@ def submit(
 @click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Only these (repeatable)")
 @click.option("--group", help="Only this group")
 @click.option("--name", help="Name contains")
+@click.option("--source", type=click.Choice(["worker", "script"]), help="Only runs of workers, or of your own scripts")
 @click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
-def list_runs(statuses: tuple[str, ...], group: str | None, name: str | None, limit: int) -> None:
-    """List runs, newest first."""
+def list_runs(statuses: tuple[str, ...], group: str | None, name: str | None, source: str | None, limit: int) -> None:
+    """List runs, newest first. A run your own script reports shows `script` as its model."""
     params: dict[str, Any] = {"limit": limit, "status": list(statuses)}
-    if group is not None:
-        params["group"] = group
-    if name is not None:
-        params["name"] = name
+    for key, value in (("group", group), ("name", name), ("source", source)):
+        if value is not None:
+            params[key] = value
     page = api_call("GET", "/runs", params=params)
     rows = []
     for run in page["data"]:
         spec = run.get("spec") or {}
+        script = run.get("source") == "script"
         rows.append([
             str(run["id"]),
             shorten(run["name"], 40),
             run["status"] + ("*" if run.get("cancel_requested") and run["status"] == "running" else ""),
-            _entry_name(spec.get("model")),
-            _entry_name(spec.get("dataset")),
-            f"{run.get('epochs_completed', 0)}/{total_epochs(run) or '?'}",
+            "script" if script else _entry_name(spec.get("model")),
+            "-" if script else _entry_name(spec.get("dataset")),
+            "-" if script else f"{run.get('epochs_completed', 0)}/{total_epochs(run) or '?'}",
             human_count(run.get("param_count")),
             human_count(run.get("macs")),
             local_time(run.get("created_at"), "%Y-%m-%d %H:%M"),
@@ -103,7 +104,7 @@ def list_runs(statuses: tuple[str, ...], group: str | None, name: str | None, li
 @click.argument("run_id", metavar="RUN", type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print the run as the API returns it")
 def show(run_id: int, as_json: bool) -> None:
-    """Show a run: its fields and its full spec."""
+    """Show a run: its fields and its full spec (a script run's config)."""
     run = api_call("GET", f"/runs/{run_id}")
     if as_json:
         click.echo(json.dumps(run, indent=2))
@@ -120,7 +121,7 @@ def show(run_id: int, as_json: bool) -> None:
         ("created", local_time(run.get("created_at"))),
         ("started", local_time(run.get("started_at"))),
         ("finished", local_time(run.get("finished_at"))),
-        ("worker", run.get("worker_host") or "-"),
+        ("host" if run.get("source") == "script" else "worker", run.get("worker_host") or "-"),
         ("device", run.get("device_name") or "-"),
         ("attempt", str(run.get("attempt", 0))),
     ]
@@ -131,8 +132,9 @@ def show(run_id: int, as_json: bool) -> None:
         click.echo("  error")
         for line in run["error"].rstrip().splitlines():
             click.echo(f"    {line}")
-    click.echo("spec:")
-    click.echo(indent(yaml.safe_dump(run.get("spec") or {}, sort_keys=False, default_flow_style=None)))
+    recipe = ("config", run.get("config")) if run.get("source") == "script" else ("spec", run.get("spec"))
+    click.echo(f"{recipe[0]}:")
+    click.echo(indent(yaml.safe_dump(recipe[1] or {}, sort_keys=False, default_flow_style=None)))
     if run.get("environment"):
         click.echo("environment:")
         click.echo(indent(yaml.safe_dump(run["environment"], sort_keys=False, default_flow_style=None)))
@@ -152,7 +154,9 @@ def cancel(run_id: int) -> None:
 
     A queued run is cancelled at once; a running one stops at its next batch."""
     run = api_call("POST", f"/runs/{run_id}/cancel")
-    if run["status"] == "running":
+    if run["status"] == "running" and run.get("source") == "script":
+        click.echo(f"run {run_id}: cancel requested (its script sees run.should_stop at its next heartbeat)")
+    elif run["status"] == "running":
         click.echo(f"run {run_id}: cancel requested (it stops at its next batch)")
     else:
         click.echo(f"run {run_id}: {run['status']}")
