@@ -149,13 +149,10 @@ function renderStudy(study) {
       el("a", { href: `/run.html?id=${run.id}`, title: run.name }, `#${run.id}`),
       el("span", { class: "muted" }, ` seed ${run.seed ?? "–"}`),
       statusBadge(run.status, run.cancel_requested ? "cancel requested" : ""),
-      scriptRun(run) ? el("span", { class: "source-badge", title: "Reported by its own script" }, "script")
+      isScript(run) ? el("span", { class: "source-badge", title: "Reported by its own script" }, "script")
         : el("span", { class: "epochs" }, `epoch ${run.epochs_completed} / ${run.epochs ?? "?"}`))))))));
   clear($("#cells"), head, body);
 }
-
-// A study's run without an epoch budget is one its own script reports (its spec is {}).
-const scriptRun = (run) => isScript(run) || run.epochs === null;
 
 function metricChoices(stats) {
   const segmentation = /dice|iou/.test(stats?.metric || view.metric);

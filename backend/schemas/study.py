@@ -95,6 +95,7 @@ class StudyProgress(BaseModel):
 class StudyRun(BaseModel):
     id: int
     name: str
+    source: Literal["worker", "script"] = Field(default="worker", description="A worker's run or a script's")
     status: RunStatus
     seed: int | None
     epochs: int | None = Field(description="The run's epoch budget")

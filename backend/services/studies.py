@@ -372,7 +372,7 @@ def detail(*, session: Session, study: Study) -> StudyPublic:
                 progress=_progress(cell_counts),
                 runs=[
                     StudyRun(
-                        id=run.id, name=run.name, status=RunStatus(run.status), seed=run_seed(run),
+                        id=run.id, name=run.name, source=run.source, status=RunStatus(run.status), seed=run_seed(run),
                         epochs=run_epochs(run), epochs_completed=run.epochs_completed,
                         cancel_requested=run.cancel_requested,
                     )

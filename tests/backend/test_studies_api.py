@@ -283,6 +283,7 @@ def test_a_script_run_named_after_a_study_joins_it_in_the_cell_of_its_config(cli
     assert (detail["progress"]["total"], detail["progress"]["running"]) == (6, 1)
     sgd = next(cell for cell in detail["cells"] if cell["label"] == "optimizer=sgd")
     assert [(run["name"], run["seed"], run["epochs"]) for run in sgd["runs"]][-1] == ("my sgd", 7, 3)
+    assert [run["source"] for run in sgd["runs"]] == ["worker", "worker", "script"]
     assert client.get(f"{API}/runs", params={"study_id": study["id"]}).json()["count"] == 6
 
     stats = client.get(f"{API}/studies/{study['id']}/stats").json()
