@@ -35,6 +35,9 @@ class FakeApi:
         if not self.up:
             raise ApiUnreachable("the fake API is down")
 
+    def close(self) -> None:
+        pass
+
     def run_page(self, run_id: int) -> str:
         return f"{self.url}/run.html?id={run_id}"
 
@@ -45,6 +48,11 @@ class FakeApi:
         self._answer()
         self.tracked.append(body)
         return self._run()
+
+    def resume(self, run_id: int, host: str | None, **_: Any) -> dict[str, Any]:
+        self._answer()
+        self.resumed = getattr(self, "resumed", 0) + 1
+        return {**self._run(), "id": run_id, "attempt": 2, "created": False}
 
     def heartbeat(self, run_id: int, attempt: int, **_: Any) -> dict[str, Any]:
         self._answer()
