@@ -63,7 +63,8 @@ StudyId = Annotated[int, Path(ge=1, le=MAX_ID, description="The study's id")]
 Offset = Annotated[int, Query(ge=0, le=10**9, description="Rows to skip")]
 
 
-GROUP_BY_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+# Spec paths are identifiers; a script's config may name its keys more freely ("hidden-size", "0").
+GROUP_BY_PATH = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*|config(\.[A-Za-z0-9_-]+)+)$")
 
 
 def _group_by_refused(message: str) -> HTTPException:
@@ -74,14 +75,18 @@ def _group_by_refused(message: str) -> HTTPException:
 def group_by_param(
     group_by: Annotated[
         list[str] | None,
-        Query(max_length=8, description="cell, group, or spec paths such as model.norm (repeat the parameter)"),
+        Query(
+            max_length=8,
+            description="cell, group, or spec paths such as model.norm and config paths such as config.lr "
+            "(repeat the parameter)",
+        ),
     ] = None,
 ) -> tuple[str, ...]:
     """What runs are grouped by, for compare, stats and the report alike (backend/services/grouping.py)."""
     paths = tuple(dict.fromkeys(group_by or ()))
     for path in paths:
         if len(path) > 200 or not GROUP_BY_PATH.match(path):
-            raise _group_by_refused(f"not a spec path: {path!r}")
+            raise _group_by_refused(f"not a spec or config path: {path!r}")
     try:
         check_group_by(paths)
     except InvalidGroupBy as exc:

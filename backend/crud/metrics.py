@@ -80,6 +80,12 @@ def get_points(
     return list(session.scalars(query.order_by(MetricPoint.step, MetricPoint.name)))
 
 
+def last_step(*, session: Session, run_id: int) -> int | None:
+    """The highest step stored for any metric of the run (None without points): where a resumed
+    script carries on numbering its steps."""
+    return session.scalar(select(func.max(MetricPoint.step)).where(MetricPoint.run_id == run_id))
+
+
 def summaries(*, session: Session, run_ids: list[int]) -> dict[int, dict[str, dict[str, float | int | None]]]:
     """Per run and metric: the final value (at the last step) and the best value with its step,
     best being the lowest for losses and times and the highest otherwise. One query for all runs."""

@@ -7,8 +7,12 @@ from datetime import timedelta
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from backend.models import Run, RunStatus
+from backend.models import Run, RunSource, RunStatus, Study
 from backend.models.base import utcnow
+from trainboard.spec_paths import get_path
+
+# The error of a script run the recovery sweep gave up for lost; its script's next heartbeat revives it.
+SCRIPT_LOST = "the script stopped reporting"
 
 SORTABLE = {"id", "name", "group", "status", "created_at", "started_at", "finished_at", "param_count", "macs"}
 
@@ -22,6 +26,57 @@ def create_run(*, session: Session, name: str, group: str | None, spec: dict, qu
     session.add(run)
     session.flush()
     return run
+
+
+def config_cell(config: dict, grid_paths: list[str]) -> dict:
+    """A script run's cell in a study: the value of each grid path in its config (a leading
+    `config.` left out; None where the path leads nowhere)."""
+    return {path: get_path(config, path.removeprefix("config.")) for path in grid_paths}
+
+
+def create_script_run(
+    *, session: Session, name: str, group: str | None, config: dict, client_key: str | None,
+    host: str | None, environment: dict | None, study: Study | None = None,
+) -> Run:
+    """A run its own script reports on: running from now on, holding lease 1, never queued.
+    In `study`, it takes the cell its config gives."""
+    now = utcnow()
+    run = Run(
+        name=name, group=group, source=RunSource.script.value, spec={}, config=config, queue=None,
+        client_key=client_key, status=RunStatus.running.value, started_at=now, heartbeat_at=now, attempt=1,
+        worker_host=host, environment=environment,
+        study_id=study.id if study is not None else None,
+        cell=config_cell(config, list(study.grid)) if study is not None else None,
+    )  # fmt: skip
+    session.add(run)
+    session.flush()
+    return run
+
+
+def resume_script_run(*, session: Session, run_id: int, host: str | None) -> Run:
+    """A new lease for a script run, whatever its status, atomically (two resumes get two
+    attempts): its script restarted, or `trainboard sync` sends what it kept. Reports of the
+    earlier attempt are refused from now on."""
+    now = utcnow()
+    session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.source == RunSource.script.value)
+        .values(
+            attempt=Run.attempt + 1, status=RunStatus.running.value, heartbeat_at=now, finished_at=None, error=None,
+            cancel_requested=False, worker_host=host, updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+    run = session.get(Run, run_id, populate_existing=True)
+    if run is None:
+        raise LookupError(run_id)
+    if run.source != RunSource.script.value:
+        raise InvalidTransition(f"run {run_id} is trained by a worker; only script runs are resumed by their script")
+    return run
+
+
+def get_run_by_client_key(*, session: Session, client_key: str) -> Run | None:
+    return session.scalar(select(Run).where(Run.client_key == client_key))
 
 
 def get_run(*, session: Session, run_id: int) -> Run | None:
@@ -41,6 +96,7 @@ def list_runs(
     model: str | None = None,
     dataset: str | None = None,
     study_id: int | None = None,
+    source: str | None = None,
     sort: str = "-created_at",
     offset: int = 0,
     limit: int = 50,
@@ -58,6 +114,8 @@ def list_runs(
         query = query.where(Run.spec["dataset"]["name"].as_string() == dataset)
     if study_id is not None:
         query = query.where(Run.study_id == study_id)
+    if source is not None:
+        query = query.where(Run.source == source)
     total = session.scalar(select(func.count()).select_from(query.subquery()))
     descending = sort.startswith("-")
     column = getattr(Run, sort.lstrip("-"))
@@ -71,7 +129,7 @@ def list_runs(
 
 def start_run(*, session: Session, run_id: int, worker_host: str, stale_after: timedelta) -> Run:
     """A worker claims the run, atomically: a queued run, or a running one whose heartbeat went stale
-    (its worker died). Two live executions never hold one run."""
+    (its worker died). Two live executions never hold one run. A script run is its script's alone."""
     now = utcnow()
     claimable = or_(
         Run.status == RunStatus.queued.value,
@@ -79,7 +137,7 @@ def start_run(*, session: Session, run_id: int, worker_host: str, stale_after: t
     )
     claimed = session.execute(
         update(Run)
-        .where(Run.id == run_id, claimable)
+        .where(Run.id == run_id, Run.source == RunSource.worker.value, claimable)
         .values(
             status=RunStatus.running.value,
             worker_host=worker_host,
@@ -94,10 +152,16 @@ def start_run(*, session: Session, run_id: int, worker_host: str, stale_after: t
     if run is None:
         raise LookupError(run_id)
     if claimed != 1:
+        if run.source == RunSource.script.value:
+            raise InvalidTransition(_reported_by_its_script(run))
         if run.status == RunStatus.running.value:
             raise InvalidTransition(f"run {run_id} is already running on {run.worker_host}")
         raise InvalidTransition(f"run {run_id} is {run.status}, not queued")
     return run
+
+
+def _reported_by_its_script(run: Run) -> str:
+    return f"run {run.id} is reported by its own script: no worker takes it"
 
 
 def check_lease(run: Run, attempt: int) -> None:
@@ -126,6 +190,12 @@ def heartbeat(
         # lease holder is alive: it carries on. A copy of the run's message claimed meanwhile gets a 409.
         run.status = RunStatus.running.value
         run.worker_host = worker_host or run.worker_host
+    elif script_lost(run) and attempt == run.attempt:
+        # Likewise a script given up for lost: it was only cut off (the network, the API was down).
+        run.status = RunStatus.running.value
+        run.error = None
+        run.finished_at = None
+        run.worker_host = worker_host or run.worker_host
     if run.status != RunStatus.running.value:
         return run  # a late heartbeat of a finished run changes nothing; the reply tells the worker
     run.heartbeat_at = utcnow()
@@ -138,6 +208,15 @@ def heartbeat(
     if param_count is not None:  # measured by the worker, on the meta device
         run.param_count, run.macs = param_count, macs
     return run
+
+
+def script_lost(run: Run) -> bool:
+    """A script run the recovery sweep failed for want of heartbeats."""
+    return (
+        run.source == RunSource.script.value
+        and run.status == RunStatus.failed.value
+        and (run.error or "").startswith(SCRIPT_LOST)
+    )
 
 
 def finish_run(
@@ -157,6 +236,8 @@ def finish_run(
 
 def release_run(*, session: Session, run: Run) -> Run:
     """Back to the queue with its progress kept; the next worker resumes from the last checkpoint."""
+    if run.source == RunSource.script.value:
+        raise InvalidTransition(_reported_by_its_script(run))
     if run.status != RunStatus.running.value:
         raise InvalidTransition(f"run {run.id} is {run.status}, not running")
     run.status = RunStatus.queued.value

@@ -2,9 +2,9 @@
 
 from backend.models.base import Base
 from backend.models.metric import MetricPoint
-from backend.models.run import Run, RunStatus
+from backend.models.run import Run, RunSource, RunStatus
 from backend.models.study import Study
 from backend.models.token import ApiToken
 from backend.models.worker import Worker
 
-__all__ = ["ApiToken", "Base", "MetricPoint", "Run", "RunStatus", "Study", "Worker"]
+__all__ = ["ApiToken", "Base", "MetricPoint", "Run", "RunSource", "RunStatus", "Study", "Worker"]

@@ -20,6 +20,11 @@ class RunStatus(str, enum.Enum):
         return self in (RunStatus.completed, RunStatus.failed, RunStatus.cancelled)
 
 
+class RunSource(str, enum.Enum):
+    worker = "worker"  # trained by a Celery worker from its spec
+    script = "script"  # created and reported by the user's own script (the Python client)
+
+
 class Run(Base):
     __tablename__ = "runs"
     # SQLite would otherwise give a deleted run's id to the next run (Postgres never reuses ids).
@@ -29,7 +34,11 @@ class Run(Base):
     name: Mapped[str] = mapped_column(String(200))
     group: Mapped[str | None] = mapped_column("group_name", String(200), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True, default=RunStatus.queued.value)
-    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(16), index=True, default=RunSource.worker.value, server_default="worker")
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)  # {} for a script run
+    config: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # a script run's config; None for a worker run
+    # The client's idempotency key: a script run sent twice (a retried request, `trainboard sync`) is one run.
+    client_key: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

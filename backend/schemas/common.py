@@ -1,5 +1,7 @@
+import json
 import re
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
@@ -22,3 +24,38 @@ Label = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_c
 LeaseAttempt = Annotated[
     int, Field(ge=1, le=2**31 - 1, description="The attempt this worker claimed (its lease): a stale one gets 409")
 ]
+
+
+def json_depth(value: Any, limit: int) -> int:
+    """How deep objects and lists nest in `value` (a flat object is 1), counted no further than
+    limit + 1: without recursion, so a hostile body cannot exhaust the stack."""
+    deepest, level = 0, [value]
+    while level and deepest <= limit:
+        containers = [item for item in level if isinstance(item, (dict, list))]
+        if not containers:
+            break
+        deepest += 1
+        level = [child for item in containers for child in (item.values() if isinstance(item, dict) else item)]
+    return deepest
+
+
+def json_within(*, max_bytes: int, max_depth: int) -> Callable[[Any], Any]:
+    """A validator for a free-form JSON field (a script's config): standard JSON (no NaN or
+    infinity, which the databases' JSON columns refuse), at most `max_bytes` written compactly,
+    nested at most `max_depth` deep."""
+
+    def check(value: Any) -> Any:
+        if value is None:
+            return value
+        if json_depth(value, max_depth) > max_depth:
+            raise ValueError(f"nests deeper than {max_depth} levels")
+        try:
+            text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        except ValueError:
+            raise ValueError("must be standard JSON: NaN and infinities are not allowed (send null)") from None
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > max_bytes:
+            raise ValueError(f"is {size} bytes of JSON; at most {max_bytes} are allowed")
+        return value
+
+    return check

@@ -4,7 +4,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from backend.models.run import RunStatus
-from backend.schemas.common import Label, LeaseAttempt
+from backend.schemas.common import Label, LeaseAttempt, json_within
 from trainboard.spec import TrainSpec, defer_to_catalog_check
 
 
@@ -32,7 +32,11 @@ class RunPublic(BaseModel):
     name: str
     group: str | None
     status: RunStatus
-    spec: dict[str, Any]
+    source: Literal["worker", "script"] = Field(
+        default="worker", description="Trained by a worker from its spec, or reported by the user's own script"
+    )
+    spec: dict[str, Any] = Field(description="A worker run's recipe; {} for a script run")
+    config: dict[str, Any] | None = Field(default=None, description="A script run's config, as its script sent it")
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None
@@ -61,6 +65,43 @@ class RunClaimed(RunPublic):
     heartbeat_seconds: float = Field(
         description="Beat at this interval: a run is given up for lost after 3 missed heartbeats"
     )
+
+
+class RunTrack(BaseModel):
+    """A script creates its run (the Python client's `trainboard.init`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Label | None = Field(default=None, description="Defaults to 'script run'")
+    group: Label | None = Field(default=None, description="Group, or the name of a study the run joins")
+    config: dict[str, Any] = Field(default_factory=dict, description="Any JSON object: the script's settings")
+    client_key: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{8,64}$",
+        description="Idempotency key: a second request with it returns the run it created",
+    )
+    host: str | None = Field(default=None, max_length=255, description="The machine the script runs on")
+    environment: dict[str, Any] | None = Field(default=None, description="Versions, devices...")
+
+    _config_size = field_validator("config")(json_within(max_bytes=64 * 1024, max_depth=20))
+    _environment_size = field_validator("environment")(json_within(max_bytes=16 * 1024, max_depth=20))
+
+
+class RunResume(BaseModel):
+    """A script takes a new lease on its run (it restarted, or `trainboard sync` sends what it kept)."""
+
+    model_config = ConfigDict(extra="forbid")
+    host: str | None = Field(default=None, max_length=255)
+
+
+class RunTracked(RunPublic):
+    """The reply to a script creating or resuming its run: the run, and how the script reports on it."""
+
+    heartbeat_seconds: float = Field(
+        description="Beat at this interval: a run is given up for lost after 3 missed heartbeats"
+    )
+    last_step: int | None = Field(description="The highest step stored for any metric of the run; None if none")
+    created: bool = Field(description="False when the client_key named a run created before")
 
 
 class RunsPublic(BaseModel):

@@ -1,10 +1,13 @@
 """Grouping and labelling runs: the one place that decides which runs form a group and what the
 group is called, for the compare view, the statistics tables, the studies and the HTML report.
 
-A group is the runs sharing the values of the `group_by` spec paths ("optimizer", "model.norm"),
-the runs of one study cell (`cell`), or of one `group` name; without `group_by` each run is a
-group of its own, labelled with its name. A registry entry's options left at their defaults are
-left out of its value, so a label reads `optimizer=sgd(momentum=0.9)` as the grid that made it.
+A group is the runs sharing the values of the `group_by` paths, the runs of one study cell
+(`cell`), or of one `group` name; without `group_by` each run is a group of its own, labelled with
+its name. A path ("optimizer", "model.norm", "config.lr") is read in each run's recipe: the spec of
+a worker run, the config of a script run, a leading `config.` left out; so `learning_rate` groups
+worker runs and the scripts whose config has a `learning_rate` alike. A registry entry's options
+left at their defaults are left out of its value, so a label reads `optimizer=sgd(momentum=0.9)`
+as the grid that made it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from trainboard.spec_paths import NAMED_FIELDS, get_path
 Defaults = Callable[[str, str], dict[str, Any]]
 NO_GRID_LABEL = "all runs"
 BY_CELL, BY_GROUP = "cell", "group"
+CONFIG_PREFIX = "config."
 
 
 class InvalidGroupBy(ValueError):
@@ -68,16 +72,34 @@ def compact(path: str, value: Any, defaults: Defaults = entry_defaults) -> Any:
     return {"name": value["name"], **changed} if changed else value["name"]
 
 
+def recipe(run: Any) -> dict[str, Any]:
+    """What made the run: the spec a worker trained it from, or the config its own script sent."""
+    return (run.config if run.source == "script" else run.spec) or {}
+
+
+def recipe_path(path: str) -> str:
+    """A group_by path as it reads the recipe: `config.lr` -> `lr`; a spec path as it is."""
+    return path.removeprefix(CONFIG_PREFIX)
+
+
+def recipe_value(run: Any, path: str) -> Any:
+    """The value of a group_by path in the run's recipe; None where it leads nowhere."""
+    return get_path(recipe(run), recipe_path(path))
+
+
 def check_group_by(group_by: Sequence[str]) -> None:
-    """Raise InvalidGroupBy unless `group_by` is `cell` alone, `group` alone, or spec paths."""
+    """Raise InvalidGroupBy unless `group_by` is `cell` alone, `group` alone, or spec and config paths."""
     if any(item in (BY_CELL, BY_GROUP) for item in group_by):
         if len(group_by) > 1:
             raise InvalidGroupBy("group_by=cell and group_by=group cannot be combined with others")
         return
     fields = set(TrainSpec.model_fields)
     for path in group_by:
-        if path.split(".")[0] not in fields:
-            raise InvalidGroupBy(f"group_by must be cell, group or spec paths such as model.norm; not {path!r}")
+        if not (path.startswith(CONFIG_PREFIX) and len(path) > len(CONFIG_PREFIX)) and path.split(".")[0] not in fields:
+            raise InvalidGroupBy(
+                f"group_by must be cell, group, spec paths such as model.norm or config paths such as config.lr; "
+                f"not {path!r}"
+            )
 
 
 # --- groups --------------------------------------------------------------------------------------
@@ -85,7 +107,7 @@ def check_group_by(group_by: Sequence[str]) -> None:
 
 @dataclass
 class Group:
-    """Runs (database rows or their public form: anything with id, name, group, spec and cell)."""
+    """Runs (database rows or their public form: anything with id, name, group, source, spec, config and cell)."""
 
     key: str  # identity: JSON of the group's values (or the run id without group_by)
     label: str  # unique among the groups of one grouping
@@ -112,7 +134,7 @@ def group_runs(
     defaults: Defaults = entry_defaults,
 ) -> list[Group]:
     """The runs grouped by `group_by` (see the module's docstring). Order: a study's `cells` first,
-    in grid order, with runs or not; the values of one numeric spec path from low to high (0.001,
+    in grid order, with runs or not; the values of one numeric path from low to high (0.001,
     0.01, 0.1); otherwise the order in which the groups first appear."""
     group_by = list(group_by)
     check_group_by(group_by)
@@ -130,7 +152,7 @@ def group_runs(
             cell = None
             key, label = json.dumps(run.group), run.group if run.group is not None else "(no group)"
         else:
-            cell = {path: compact(path, get_path(run.spec or {}, path), defaults) for path in group_by}
+            cell = {path: compact(recipe_path(path), recipe_value(run, path), defaults) for path in group_by}
             key, label = cell_key(cell), cell_label(cell)
         groups.setdefault(key, Group(key, label, cell)).runs.append(run)
     ordered = list(groups.values())

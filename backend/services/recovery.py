@@ -3,7 +3,8 @@
 Every few seconds (and at start-up) the API
 - gives back to the queue each running run whose worker stopped heart-beating (killed, machine
   lost), up to `max_attempts`, after which the run fails with the reason; the next worker
-  resumes it from its last checkpoint;
+  resumes it from its last checkpoint; a run reported by its own script is never queued: lost,
+  it fails ("the script stopped reporting"), and its script's next heartbeat revives it;
 - enqueues again each queued run the broker does not hold (a restarted Redis without
   persistence, a message lost with a killed worker).
 A second message for a run is harmless: only one worker can claim it.
@@ -24,7 +25,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from trainboard.queues import DEFAULT_QUEUE
 from trainboard.settings import Settings
-from backend.models import Run, RunStatus
+from backend.crud.runs import SCRIPT_LOST
+from backend.models import Run, RunSource, RunStatus
 from backend.models.base import utcnow
 from backend.services import broker_queue
 from backend.services.launcher import BrokerUnavailable, enqueue_run
@@ -38,7 +40,7 @@ ENQUEUE_GRACE = timedelta(seconds=10)
 @dataclass
 class RecoveryReport:
     requeued: list[int] = field(default_factory=list)  # stale running runs given back to the queue
-    failed: list[int] = field(default_factory=list)  # stale runs past their attempts
+    failed: list[int] = field(default_factory=list)  # stale runs past their attempts, and lost scripts
     cancelled: list[int] = field(default_factory=list)  # stale runs whose cancel was never honoured
     reenqueued: list[int] = field(default_factory=list)  # queued runs the broker did not hold
 
@@ -53,7 +55,16 @@ def release_stale_runs(session: Session, settings: Settings) -> RecoveryReport:
     for run in stale:
         last_seen = run.heartbeat_at
         still_stale = (Run.id == run.id, Run.status == RunStatus.running.value, Run.heartbeat_at == last_seen)
-        if run.attempt >= settings.max_attempts:
+        script = run.source == RunSource.script.value
+        if script and run.cancel_requested:  # its script died before honouring the cancel
+            values = dict(status=RunStatus.cancelled.value, finished_at=now, updated_at=now)
+            target = report.cancelled
+        elif script:  # never queued, whatever its attempt: only its script can go on with it
+            values = dict(status=RunStatus.failed.value, finished_at=now, updated_at=now, error=(
+                f"{SCRIPT_LOST}: no heartbeat from {run.worker_host or 'its host'} "
+                f"since {last_seen:%Y-%m-%d %H:%M:%S} UTC"))
+            target = report.failed
+        elif run.attempt >= settings.max_attempts:
             values = dict(status=RunStatus.failed.value, finished_at=now, updated_at=now, error=(
                 f"worker lost: no heartbeat from {run.worker_host} since {last_seen:%Y-%m-%d %H:%M:%S} UTC, "
                 f"and all {settings.max_attempts} attempts are used"))
@@ -93,7 +104,9 @@ def sweep(
     with factory() as session:
         report = release_stale_runs(session, settings) if release_stale else RecoveryReport()
         queued = session.execute(
-            select(Run.id, Run.updated_at, Run.queue).where(Run.status == RunStatus.queued.value)
+            select(Run.id, Run.updated_at, Run.queue).where(
+                Run.status == RunStatus.queued.value, Run.source == RunSource.worker.value
+            )
         ).all()
     queues = {queue or DEFAULT_QUEUE for _, _, queue in queued}
     held = broker_queue.queued_run_ids(settings.resolved_broker_url, queues) if queued else set()

@@ -1,6 +1,7 @@
 """The self-contained HTML report of a comparison: the curves (per run, or grouped by spec fields with
-the mean and a band across seeds), the summary table, the architecture charts and every run's spec,
-in one file with plotly.js and the data inlined, so it opens offline and can be mailed or archived.
+the mean and a band across seeds), the summary table, the architecture charts and every run's spec
+(a script run's config), in one file with plotly.js and the data inlined, so it opens offline and
+can be mailed or archived.
 
 The groups and their labels are the comparison's (GET /compare, backend/services/grouping.py), as on
 the compare page; a group's curve is the mean at each step over the runs that reached it, and the
@@ -21,7 +22,7 @@ import plotly.graph_objects as go
 from backend.schemas.compare import Comparison
 from backend.schemas.run import RunPublic
 from backend.schemas.stats import StatsPublic
-from backend.services.grouping import Group, run_labels
+from backend.services.grouping import Group, recipe, run_labels
 from backend.services.report_data import (
     Curve,
     SummaryRow,
@@ -241,7 +242,8 @@ def _runs_table(runs: list[RunPublic], labels: dict[int, str]) -> str:
     e = html.escape
     rows = []
     for run in runs:
-        spec = json.dumps(run.spec, indent=2, sort_keys=False)
+        made_by = "config" if run.source == "script" else "spec"  # a script run's recipe is its config
+        spec = json.dumps(recipe(run), indent=2, sort_keys=False)
         started = run.started_at.strftime("%Y-%m-%d %H:%M UTC") if run.started_at else "–"
         env = run.environment or {}
         versions = ", ".join(f"{k.removesuffix('_version')} {v}" for k, v in env.items() if k.endswith("_version"))
@@ -249,11 +251,13 @@ def _runs_table(runs: list[RunPublic], labels: dict[int, str]) -> str:
             f"<tr><td class='num'>{run.id}</td><td>{e(labels[run.id])}</td><td>{e(run.group or '–')}</td>"
             f"<td>{e(run.status.value)}</td><td class='num'>{run.epochs_completed}</td><td>{e(started)}</td>"
             f"<td>{e(run.device_name or '–')}<br><small>{e(versions)}</small></td>"
-            f"<td><details><summary>spec</summary><pre>{e(spec)}</pre></details></td></tr>"
+            f"<td><details><summary>{made_by}</summary><pre>{e(spec)}</pre></details></td></tr>"
         )
     return (
         "<table class='data'><thead><tr><th>id</th><th>name</th><th>group</th><th>status</th><th>epochs</th>"
-        "<th>started</th><th>device</th><th>spec</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+        "<th>started</th><th>device</th><th>spec or config</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
     )
 
 

@@ -30,7 +30,7 @@ from backend.schemas.study import (
     StudySummary,
 )
 from backend.services.catalog import Catalog
-from backend.services.grouping import cell_key, cell_label, format_value
+from backend.services.grouping import cell_key, cell_label, format_value, recipe
 from backend.services.launcher import BrokerUnavailable, enqueue_run
 from trainboard.catalog import SpecInvalid
 from trainboard.spec import TrainSpec
@@ -341,12 +341,13 @@ def summaries(*, session: Session, studies: list[Study]) -> list[StudySummary]:
 
 
 def run_seed(run: Run) -> int | None:
-    seed = (run.spec or {}).get("seed")
+    """The seed in the run's spec, or in its script's config."""
+    seed = recipe(run).get("seed")
     return seed if isinstance(seed, int) else None
 
 
 def run_epochs(run: Run) -> int | None:
-    epochs = (run.spec or {}).get("epochs")
+    epochs = recipe(run).get("epochs")
     return epochs if isinstance(epochs, int) else None
 
 

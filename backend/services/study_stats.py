@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from backend.crud import studies as studies_crud
-from backend.models import Run, RunStatus, Study
+from backend.models import Run, RunSource, RunStatus, Study
 from backend.schemas.stats import ComparisonStats, ExcludedRun, GroupStats, StatsOptions, StatsPublic
 from backend.services import statistics
 from backend.services.catalog import dataset_task, published_defaults
@@ -207,10 +207,12 @@ def study_stats(*, session: Session, study: Study, options: StatsOptions) -> Sta
 
 
 def runs_stats(*, session: Session, runs: list[Run], options: StatsOptions) -> StatsPublic:
+    # A script's config says nothing of the metric its runs are chosen by: the first spec does.
+    spec = next((run.spec for run in runs if run.source == RunSource.worker.value), None)
     return stats(
         session=session,
         runs=runs,
         options=options,
         group_by=options.group_by or ("group",),
-        metric=options.metric or default_metric(session, runs[0].spec if runs else None),
+        metric=options.metric or default_metric(session, spec),
     )

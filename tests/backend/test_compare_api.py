@@ -1,9 +1,9 @@
 """One request returns several runs with their curves (by ids or by group), and the runs list
-filters by model and dataset."""
+filters by model and dataset. Runs reported by their own scripts are compared beside worker runs."""
 
 from __future__ import annotations
 
-from tests.utils.factories import API, create_run, finish_run, post_points, started_run, valid_spec
+from tests.utils.factories import API, create_run, finish_run, post_points, started_run, track_run, valid_spec
 
 
 def test_compare_by_ids_and_by_group_in_one_request(client):
@@ -110,3 +110,51 @@ def test_compare_refuses_what_runs_cannot_be_grouped_by(client):
         response = client.get(f"{API}/compare", params={"group": "g", "group_by": group_by})
         assert response.status_code == 422, (group_by, response.text)
         assert ["query", "group_by"] in [error["loc"] for error in response.json()["detail"]]
+
+
+# Script runs beside worker runs: a path reads a worker's spec and a script's config alike
+
+
+def _tracked(client, name: str, group: str, accuracy: float, **config) -> dict:
+    run = track_run(client, name=name, group=group, config=config)
+    post_points(client, run["id"], [{"name": "test_accuracy", "step": 1, "value": accuracy}])
+    finish_run(client, run["id"])
+    return run
+
+
+def test_script_and_worker_runs_are_compared_and_grouped_together(client):
+    scripts = [_tracked(client, f"script {lr}", "mix", 0.7 + lr, learning_rate=lr, seed=0, **{"hidden-size": 64})
+               for lr in (0.1, 0.01)]  # fmt: skip
+    workers = [_trained(client, f"worker {lr}", "mix", 0.75 + lr, learning_rate=lr, seed=1) for lr in (0.1, 0.01)]
+    compared = client.get(f"{API}/compare", params={"group": "mix", "group_by": "learning_rate"})
+    assert compared.status_code == 200, compared.text
+    body = compared.json()
+    assert [run["source"] for run in body["runs"]] == ["script", "script", "worker", "worker"]
+    assert body["runs"][0]["config"] == {"learning_rate": 0.1, "seed": 0, "hidden-size": 64}
+    assert [(g["label"], g["run_ids"]) for g in body["groups"]] == [
+        ("learning_rate=0.01", [scripts[1]["id"], workers[1]["id"]]),
+        ("learning_rate=0.1", [scripts[0]["id"], workers[0]["id"]]),
+    ]
+    assert set(body["series"]) == {str(run["id"]) for run in scripts + workers}
+
+    by_config = client.get(f"{API}/compare", params={"group": "mix", "group_by": "config.learning_rate"}).json()
+    assert [g["run_ids"] for g in by_config["groups"]] == [g["run_ids"] for g in body["groups"]]
+    assert _labels(by_config["groups"]) == ["config.learning_rate=0.01", "config.learning_rate=0.1"]
+    by_key = client.get(f"{API}/compare", params={"group": "mix", "group_by": "config.hidden-size"}).json()
+    assert _labels(by_key["groups"]) == ["config.hidden-size=64", "config.hidden-size=null"]
+
+    stats = client.get(f"{API}/stats", params={"group": "mix", "group_by": "learning_rate"})
+    assert stats.status_code == 200, stats.text
+    table = stats.json()
+    assert table["metric"] == "test_accuracy" and table["ranking"] == ["learning_rate=0.1", "learning_rate=0.01"]
+    assert {g["label"]: g["n"] for g in table["groups"]} == {"learning_rate=0.01": 2, "learning_rate=0.1": 2}
+    seeds = client.get(f"{API}/stats", params={"group": "mix", "group_by": "seed"}).json()
+    assert [(g["label"], g["seeds"]) for g in seeds["groups"]] == [("seed=0", [0, 0]), ("seed=1", [1, 1])]
+    by_group = client.get(f"{API}/stats", params={"run_id": [scripts[0]["id"], workers[0]["id"]]}).json()
+    assert [g["n"] for g in by_group["groups"]] == [2]
+
+    report = client.get(f"{API}/compare/report", params={"group": "mix", "group_by": "learning_rate"})
+    assert report.status_code == 200, report.text
+    assert "learning_rate=0.01" in report.text and "Pairwise comparisons" in report.text
+    assert "<summary>config</summary>" in report.text and "&quot;hidden-size&quot;: 64" in report.text
+    assert "<summary>spec</summary>" in report.text

@@ -11,7 +11,11 @@ from backend.services.grouping import InvalidGroupBy, compact, entry_defaults, g
 
 
 def run(run_id: int, spec: dict, *, name: str = "r", group: str | None = None, cell: dict | None = None):
-    return SimpleNamespace(id=run_id, name=name, group=group, spec=spec, cell=cell)
+    return SimpleNamespace(id=run_id, name=name, group=group, source="worker", spec=spec, config=None, cell=cell)
+
+
+def script_run(run_id: int, config: dict | None, *, name: str = "s"):
+    return SimpleNamespace(id=run_id, name=name, group=None, source="script", spec={}, config=config, cell=None)
 
 
 def sgd(**options) -> dict:
@@ -58,7 +62,30 @@ def test_cells_come_first_in_grid_order_and_groups_by_name():
     assert [g.label for g in group_runs(runs, ["group"])] == ["b", "(no group)"]
 
 
-@pytest.mark.parametrize("group_by", [["colour"], ["cell", "seed"], ["group", "cell"]])
+def test_script_runs_are_grouped_by_their_config_beside_worker_runs():
+    runs = [
+        run(1, {"learning_rate": 0.1, "optimizer": sgd(momentum=0.9)}),
+        script_run(2, {"learning_rate": 0.1, "optimizer": {"name": "sgd", "momentum": 0.9}, "lr": 3}),
+        script_run(3, {"learning_rate": 0.01, "model": {"width": 64}}),
+        run(4, {"learning_rate": 0.01}),
+        script_run(5, None),
+    ]
+    by_spec_path = group_runs(runs, ["learning_rate", "optimizer"])
+    assert [(g.label, [r.id for r in g.runs]) for g in by_spec_path] == [
+        ("learning_rate=0.1 optimizer=sgd(momentum=0.9)", [1, 2]),
+        ("learning_rate=0.01 optimizer=null", [3, 4]),
+        ("learning_rate=null optimizer=null", [5]),
+    ]
+    by_config = group_runs(runs[:4], ["config.learning_rate"])  # numeric values: from low to high
+    assert [(g.label, [r.id for r in g.runs]) for g in by_config] == [
+        ("config.learning_rate=0.01", [3, 4]), ("config.learning_rate=0.1", [1, 2])
+    ]  # fmt: skip
+    assert [g.label for g in group_runs(runs, ["config.model.width"])][:2] == [
+        "config.model.width=null", "config.model.width=64"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("group_by", [["colour"], ["cell", "seed"], ["group", "cell"], ["config"], ["config."]])
 def test_what_runs_cannot_be_grouped_by(group_by):
     with pytest.raises(InvalidGroupBy):
         group_runs([], group_by)

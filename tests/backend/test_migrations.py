@@ -65,6 +65,24 @@ def test_metric_points_are_unique_per_run_name_and_step(settings):
     assert [(k["referred_table"], k["options"].get("ondelete", "").upper()) for k in keys] == [("runs", "CASCADE")]
 
 
+def test_runs_stored_before_script_runs_are_worker_runs_with_their_points(migrated):
+    """0005 adds the run's source, a script's config and the client's key in place: `runs` is not
+    rebuilt (on SQLite that would cascade to the metric points), and every earlier run was a worker's."""
+    engine = get_engine(migrated)
+    with TestClient(create_app(migrated)) as client:
+        run = started_run(client)
+        post_points(client, run["id"], epoch_points(1))
+    _downgrade(engine, "0004")
+    upgrade(engine)
+    with TestClient(create_app(migrated)) as client:
+        again = client.get(f"{API}/runs/{run['id']}").json()
+        assert (again["source"], again["config"], again["status"]) == ("worker", None, "running")
+        assert len(client.get(f"{API}/runs/{run['id']}/metrics").json()["points"]) == 3
+        assert client.get(f"{API}/runs", params={"source": "worker"}).json()["count"] == 1
+    indexes = {index["name"]: index for index in inspect(engine).get_indexes("runs")}
+    assert indexes["ix_runs_client_key"]["column_names"] == ["client_key"] and indexes["ix_runs_client_key"]["unique"]
+
+
 def test_upgrade_twice_is_harmless_and_keeps_data(migrated):
     with TestClient(create_app(migrated)) as client:
         run = started_run(client)

@@ -1,5 +1,6 @@
 """The recovery sweep and worker leases: lost runs go back to the queue (or fail past their
-attempts), runs the broker lost are enqueued again, and a worker that lost its lease is refused."""
+attempts), runs the broker lost are enqueued again, and a worker that lost its lease is refused.
+A run reported by its own script is never queued: lost, it fails, until its script beats again."""
 
 from __future__ import annotations
 
@@ -13,7 +14,16 @@ from backend.models import Run
 from backend.models.base import utcnow
 from backend.services import broker_queue
 from backend.services.recovery import sweep
-from tests.utils.factories import API, create_run, post_points, queued_messages, start_run
+from tests.utils.factories import (
+    API,
+    create_run,
+    epoch_points,
+    finish_run,
+    post_points,
+    queued_messages,
+    start_run,
+    track_run,
+)
 from trainboard.broker import create_celery
 from trainboard.queues import DEFAULT_QUEUE
 
@@ -145,3 +155,71 @@ def test_a_worker_given_up_for_lost_but_alive_carries_on(client):
     assert get(client, run["id"])["worker_host"] == "w1"
     # The copy of its message the sweep queued finds it held by a live worker.
     assert client.post(f"{API}/runs/{run['id']}/start", json={"worker_host": "w2"}).status_code == 409
+
+
+# Script runs
+
+
+def test_a_script_that_stopped_reporting_fails_and_is_never_queued(client, migrated):
+    run = track_run(client, host="laptop")
+    age_heartbeat(client, run["id"], 3 * migrated.heartbeat_seconds + 1)
+    report = run_sweep(client)
+    assert (report.failed, report.requeued, report.reenqueued) == ([run["id"]], [], [])
+    lost = get(client, run["id"])
+    assert lost["status"] == "failed" and lost["finished_at"] is not None
+    assert lost["error"].startswith("the script stopped reporting: no heartbeat from laptop since ")
+    assert lost["error"].endswith(" UTC")
+    assert queued_messages(migrated) == 0
+    assert client.post(f"{API}/runs/{run['id']}/start", json={"worker_host": "w1"}).status_code == 409
+
+
+def test_a_lost_script_fails_whatever_its_attempt(client, migrated):
+    run = track_run(client)
+    for _ in range(migrated.max_attempts):
+        client.post(f"{API}/runs/{run['id']}/resume", json={"host": "node"})
+    assert get(client, run["id"])["attempt"] == migrated.max_attempts + 1
+    age_heartbeat(client, run["id"], 60)
+    assert run_sweep(client).failed == [run["id"]]
+    assert get(client, run["id"])["error"].startswith("the script stopped reporting: no heartbeat from node since")
+
+
+def test_a_lost_script_with_a_cancel_request_ends_cancelled(client):
+    run = track_run(client)
+    client.post(f"{API}/runs/{run['id']}/cancel")
+    age_heartbeat(client, run["id"], 60)
+    assert run_sweep(client).cancelled == [run["id"]]
+    assert get(client, run["id"])["status"] == "cancelled"
+
+
+def test_a_script_cut_off_carries_on_with_its_next_heartbeat(client):
+    run = track_run(client, host="laptop")
+    post_points(client, run["id"], epoch_points(1))
+    age_heartbeat(client, run["id"], 60)  # the network or the API was down: its heartbeats could not arrive
+    assert run_sweep(client).failed == [run["id"]]
+    closed = client.post(f"{API}/runs/{run['id']}/metrics", json={"attempt": 1, "points": epoch_points(2)})
+    assert closed.status_code == 409
+
+    reply = client.post(f"{API}/runs/{run['id']}/heartbeat", json={"attempt": 1}).json()
+    assert reply == {"status": "running", "cancel_requested": False}
+    revived = get(client, run["id"])
+    assert (revived["status"], revived["error"], revived["finished_at"]) == ("running", None, None)
+    assert revived["worker_host"] == "laptop"
+    assert post_points(client, run["id"], epoch_points(2))["inserted"] == 3
+    assert finish_run(client, run["id"])["status"] == "completed"
+
+
+def test_only_the_lost_script_itself_is_revived(client):
+    lost = track_run(client)
+    age_heartbeat(client, lost["id"], 60)
+    run_sweep(client)
+    client.post(f"{API}/runs/{lost['id']}/resume", json={})  # restarted elsewhere: attempt 2
+    age_heartbeat(client, lost["id"], 60)
+    run_sweep(client)
+    stale = client.post(f"{API}/runs/{lost['id']}/heartbeat", json={"attempt": 1})
+    assert stale.status_code == 409 and get(client, lost["id"])["status"] == "failed"
+
+    crashed = track_run(client)
+    finish_run(client, crashed["id"], status="failed", error="ValueError: bad batch")
+    reply = client.post(f"{API}/runs/{crashed['id']}/heartbeat", json={"attempt": 1}).json()
+    assert reply == {"status": "failed", "cancel_requested": True}  # it failed for a reason of its own
+    assert get(client, crashed["id"])["error"] == "ValueError: bad batch"

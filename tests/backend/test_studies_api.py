@@ -24,6 +24,7 @@ from tests.utils.factories import (
     queued_messages,
     run_count,
     start_run,
+    track_run,
     valid_spec,
 )
 from tests.utils.catalog import publish_builtin_catalog
@@ -259,6 +260,37 @@ def test_runs_list_filters_by_study(client):
     assert client.get(f"{API}/runs", params={"study_id": study["id"]}).json()["count"] == 2
     loose = client.get(f"{API}/runs", params={"name": "loose"}).json()["data"][0]
     assert loose["study_id"] is None and loose["cell"] is None
+
+
+def test_a_script_run_named_after_a_study_joins_it_in_the_cell_of_its_config(client):
+    study = create_study(client, name="opt", base_spec=valid_spec(), grid={"optimizer": ["adam", "sgd"]}, seeds=2)
+    workers = study_runs(client, study["id"])
+    script = track_run(client, name="my sgd", group="opt", config={"optimizer": "sgd", "seed": 7, "epochs": 3})
+    assert (script["study_id"], script["cell"], script["group"]) == (study["id"], {"optimizer": "sgd"}, "opt")
+    outside = track_run(client, group="opt", config={"lr": 0.1})  # no optimizer in its config: outside the grid
+    assert (outside["study_id"], outside["cell"]) == (study["id"], {"optimizer": None})
+    loose = track_run(client, group="not a study", config={"optimizer": "sgd"})
+    assert (loose["study_id"], loose["cell"]) == (None, None)
+
+    for run, accuracy in zip(workers, (0.80, 0.90, 0.81, 0.91), strict=True):
+        start_run(client, run["id"])
+        post_points(client, run["id"], [{"name": "test_accuracy", "step": 1, "value": accuracy}])
+        finish_run(client, run["id"])
+    post_points(client, script["id"], [{"name": "test_accuracy", "step": 1, "value": 0.92}])
+    finish_run(client, script["id"])
+
+    detail = client.get(f"{API}/studies/{study['id']}").json()
+    assert (detail["progress"]["total"], detail["progress"]["running"]) == (6, 1)
+    sgd = next(cell for cell in detail["cells"] if cell["label"] == "optimizer=sgd")
+    assert [(run["name"], run["seed"], run["epochs"]) for run in sgd["runs"]][-1] == ("my sgd", 7, 3)
+    assert client.get(f"{API}/runs", params={"study_id": study["id"]}).json()["count"] == 6
+
+    stats = client.get(f"{API}/studies/{study['id']}/stats").json()
+    by_label = {group["label"]: group for group in stats["groups"]}
+    assert by_label["optimizer=sgd"]["run_ids"] == [workers[1]["id"], workers[3]["id"], script["id"]]
+    assert by_label["optimizer=sgd"]["seeds"] == [0, 1, 7]
+    assert by_label["optimizer=adam"]["n"] == 2
+    assert stats["ranking"][0] == "optimizer=sgd"
 
 
 # Extending, cancelling, deleting

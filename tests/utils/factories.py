@@ -68,6 +68,14 @@ def started_run(client: TestClient, *, spec: dict[str, Any] | None = None, **fie
     return start_run(client, create_run(client, spec=spec, **fields)["id"])
 
 
+def track_run(client: TestClient, *, headers=None, **fields: Any) -> dict:
+    """Create a script run as the Python client's `init` does (POST /runs/track); fails the test
+    unless it is a 201. Its lease is attempt 1: report points with `post_points` as for a worker run."""
+    response = client.post(f"{API}/runs/track", json=fields, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
 def finish_run(
     client: TestClient, run_id: int, status: str = "completed", headers=None, *, attempt: int = 1, **fields: Any
 ) -> dict:

@@ -1,4 +1,5 @@
-"""Runs: submit, list, read, cancel, delete, and the life-cycle reports of the worker training them."""
+"""Runs: submit, list, read, cancel, delete; runs that the user's own script reports on (track,
+resume); and the life-cycle reports of the worker or script training them."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.api.deps import (
@@ -23,8 +25,9 @@ from backend.api.deps import (
 )
 from backend.crud import metrics as metrics_crud
 from backend.crud import runs as runs_crud
+from backend.crud import studies as studies_crud
 from backend.crud.runs import SORTABLE, InvalidTransition
-from backend.models import Run, RunStatus
+from backend.models import Run, RunSource, RunStatus
 from backend.schemas.run import (
     MetricSummary,
     RunClaimed,
@@ -34,13 +37,17 @@ from backend.schemas.run import (
     RunHeartbeatReply,
     RunPublic,
     RunRelease,
+    RunResume,
     RunsPublic,
     RunStart,
+    RunTrack,
+    RunTracked,
 )
 from backend.services import artifacts
 from backend.services.catalog import current_catalog
 from backend.services.launcher import BrokerUnavailable, enqueue_run
 from trainboard.catalog import SpecInvalid
+from trainboard.settings import Settings
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -100,6 +107,7 @@ def list_runs(
     model: Annotated[str | None, Query(max_length=100, description="Model name, e.g. resnet")] = None,
     dataset: Annotated[str | None, Query(max_length=100, description="Dataset name, e.g. cifar10")] = None,
     study_id: Annotated[RunIdValue | None, Query(description="Runs of this study")] = None,
+    source: Annotated[RunSource | None, Query(description="Runs trained by a worker, or reported by a script")] = None,
     sort: Annotated[str, Query(pattern=SORT_PATTERN, description="Column, '-' first for descending")] = "-created_at",
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -112,11 +120,78 @@ def list_runs(
         model=model,
         dataset=dataset,
         study_id=study_id,
+        source=source.value if source else None,
         sort=sort,
         offset=offset,
         limit=limit,
     )
     return RunsPublic(data=with_summaries(session, runs), count=total)
+
+
+# Script runs: created and reported by the user's own script (the Python client), never queued.
+
+
+def _tracked(session: Session, settings: Settings, run: Run, *, created: bool) -> RunTracked:
+    return RunTracked(
+        **with_summaries(session, [run])[0].model_dump(),
+        heartbeat_seconds=settings.heartbeat_seconds,
+        last_step=metrics_crud.last_step(session=session, run_id=run.id),
+        created=created,
+    )
+
+
+@router.post(
+    "/track",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[WriteAuth],
+    responses={200: {"model": RunTracked, "description": "The run its client_key made before, unchanged"}},
+)
+def track_run(
+    body: RunTrack, response: Response, session: SessionDep, hub: HubDep, settings: SettingsDep
+) -> RunTracked:
+    """Create a run that its own script reports on: running at once, holding lease (`attempt`) 1,
+    never queued. A `client_key` sent before returns the run it made, unchanged, whatever its status
+    (200, `created: false`): a retried request or a second `trainboard sync` stores one run. A
+    `group` naming a study puts the run in it, in the cell its config gives at the grid's paths."""
+    if body.client_key is not None:
+        known = runs_crud.get_run_by_client_key(session=session, client_key=body.client_key)
+        if known is not None:
+            response.status_code = status.HTTP_200_OK
+            return _tracked(session, settings, known, created=False)
+    study = studies_crud.get_study_by_name(session=session, name=body.group) if body.group is not None else None
+    try:
+        run = runs_crud.create_script_run(
+            session=session, name=body.name or "script run", group=body.group, config=body.config,
+            client_key=body.client_key, host=body.host, environment=body.environment, study=study,
+        )  # fmt: skip
+        session.commit()
+    except IntegrityError:  # the same key, sent at the same moment: that run is the one
+        session.rollback()
+        if body.client_key is None:
+            raise
+        known = runs_crud.get_run_by_client_key(session=session, client_key=body.client_key)
+        if known is None:
+            raise
+        response.status_code = status.HTTP_200_OK
+        return _tracked(session, settings, known, created=False)
+    hub.notify(run.id)
+    return _tracked(session, settings, run, created=True)
+
+
+@router.post("/{run_id}/resume", dependencies=[WriteAuth])
+def resume_run(run_id: RunId, body: RunResume, session: SessionDep, hub: HubDep, settings: SettingsDep) -> RunTracked:
+    """A script run's script takes a new lease (`attempt`), whatever the run's status: it runs
+    again, and `last_step` says where the script's step numbering carries on. 409 for a worker run."""
+    try:
+        run = runs_crud.resume_script_run(session=session, run_id=run_id, host=body.host)
+    except LookupError as exc:
+        raise HTTPException(status_code=404, detail=f"run {run_id} not found") from exc
+    except InvalidTransition as exc:
+        session.rollback()
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
+    session.commit()
+    hub.notify(run.id)
+    return _tracked(session, settings, run, created=False)
 
 
 @router.get("/{run_id}", dependencies=[ReadAuth])
@@ -147,7 +222,7 @@ def delete_run(run: RunDep, session: SessionDep, hub: HubDep, settings: Settings
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-# Life-cycle reports: what a worker (or any script training a run itself) sends.
+# Life-cycle reports: what a worker, or a script reporting on its own run, sends.
 
 
 @router.post("/{run_id}/start", dependencies=[WriteAuth])
