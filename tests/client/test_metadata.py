@@ -75,3 +75,5 @@ def test_environment_names_torch_only_when_the_script_imported_it(monkeypatch):
     assert facts["python"].count(".") == 2 and "torch" not in facts and facts["argv"] == [str(a) for a in sys.argv]
     monkeypatch.setitem(sys.modules, "torch", type("FakeTorch", (), {"__version__": "9.9"}))
     assert metadata.environment()["torch"] == "9.9"
+    monkeypatch.setattr(sys, "argv", ["train.py", *["x" * 1000] * 100])  # kept within the API's 16 KiB
+    assert len(json.dumps(metadata.environment())) < 12 * 1024

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path, PurePath
 from typing import Any
 
+MAX_ARGS, MAX_ARG_CHARS = 32, 256
+
 
 def script_path() -> str | None:
     main = sys.modules.get("__main__")
@@ -83,7 +85,7 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "script": script_path(),
-        "argv": [str(arg) for arg in sys.argv],
+        "argv": [str(arg)[:MAX_ARG_CHARS] for arg in sys.argv[:MAX_ARGS]],  # within the API's 16 KiB
         "cwd": os.getcwd(),
     }
     torch = sys.modules.get("torch")
