@@ -25,6 +25,7 @@ import trainboard
 from backend.main import create_app
 from tests.utils.live_server import free_port, serve
 from trainboard.client import sync
+from trainboard.client.api import ApiUnreachable
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -287,3 +288,32 @@ def test_points_left_when_the_api_is_down_at_the_end_are_sent_by_sync(migrated, 
         assert sync.main([str(run.folder)]) == 0  # the folder knows its API
         assert stored(url, run.id) == [("loss", 0, 1.0), ("loss", 1, 0.5), ("loss", 2, 0.25)]
         assert api_get(url, f"/runs/{run.id}")["status"] == "completed"
+
+
+def test_a_script_cut_off_long_enough_to_be_given_up_for_lost_carries_on(migrated, client_env, monkeypatch):
+    """The network drops longer than the heartbeat timeout: the API fails the run as lost; the
+    script's next heartbeat revives it, and no point is lost."""
+    settings = migrated.model_copy(update={"heartbeat_seconds": 0.3, "recovery_seconds": 0.2})
+    with serve(create_app(settings)) as url:
+        run = trainboard.init(name="cut off", url=url)
+        run.log({"loss": 1.0})
+        wait_until(lambda: stored(url, run.id), what="the first point")
+        api = run._delivery.api
+        real_request = api.request
+
+        def cut_off(*args, **kwargs):
+            raise ApiUnreachable("the network is down")
+
+        monkeypatch.setattr(api, "request", cut_off)
+        run.log({"loss": 0.5})
+        record = wait_until(
+            lambda: (found := api_get(url, f"/runs/{run.id}"))["status"] == "failed" and found, what="the sweep"
+        )
+        assert record["error"].startswith("the script stopped reporting")
+        monkeypatch.setattr(api, "request", real_request)
+        run.log({"loss": 0.25})
+        wait_until(lambda: len(stored(url, run.id)) == 3, what="the points kept meanwhile")
+        assert api_get(url, f"/runs/{run.id}")["status"] == "running" and not run.should_stop
+        run.finish()
+        assert api_get(url, f"/runs/{run.id}")["status"] == "completed"
+        assert stored(url, run.id) == [("loss", 0, 1.0), ("loss", 1, 0.5), ("loss", 2, 0.25)]
