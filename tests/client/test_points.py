@@ -88,7 +88,11 @@ def test_a_tensor_on_a_device_is_kept_detached_and_read_by_the_delivery_thread()
 
     kept = held_value("loss", DeviceTensor())
     assert kept.detached
-    assert json.loads(lines_of({STEP_KEY: 4, TIME_KEY: 12.5, "loss": kept})) == ["loss", 4, 0.75, 12.5]
+    count, lines = lines_of({STEP_KEY: 4, TIME_KEY: 12.5, "loss": kept, "lr": 0.1})
+    assert count == 2 and [json.loads(row) for row in lines.splitlines()] == [
+        ["loss", 4, 0.75, 12.5],
+        ["lr", 4, 0.1, 12.5],
+    ]
 
 
 def test_lines_are_json_and_non_finite_values_are_null():

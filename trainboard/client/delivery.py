@@ -8,8 +8,8 @@ the spool first, then memory, so points arrive in the order they were logged. Po
 refuses for good (a 409: the run is closed or another attempt holds it) stay in the spool for
 `trainboard sync`: nothing is dropped. Offline, everything goes to the run folder.
 
-The thread holds the GIL in short pieces only (a few hundred points, then a short sleep), so the
-training loop's thread never waits long for it."""
+The thread holds the GIL in short pieces only (SEGMENT_S, then a short sleep), so the training
+loop's thread never waits long for it."""
 
 from __future__ import annotations
 
@@ -30,7 +30,6 @@ BATCH_POINTS = 10_000  # the API's limit per request
 PIECE = 250  # points turned into the API's JSON between two pauses
 SEGMENT_S = 0.0003  # the longest this thread holds the GIL before it gives it up for PAUSE_S
 PAUSE_S = 0.001  # long enough for a waiting thread to wake up and take the GIL, even on a busy machine
-TAKE_S = 0.05  # how often queued log() calls become text, which the garbage collector does not walk
 FIRST_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 4.0
 MAX_ERROR_CHARS = 20_000  # the API's limit for a run's error
@@ -65,7 +64,7 @@ class Delivery(threading.Thread):
         reached: the thread keeps trying, with `track` as the body, or resuming `resume_id`).
         `api` None: offline."""
         super().__init__(name="trainboard-delivery", daemon=True)
-        self.queue: deque[str | dict[str, Any]] = deque()  # appended to by Run.log(): lines, or see STEP_KEY
+        self.queue: deque[dict[str, Any]] = deque()  # appended to by Run.log(): see points.STEP_KEY
         self.artifacts: deque[tuple[str, bytes]] = deque()
         self.api, self.folder, self.interval = api, folder, interval
         self._track, self._resume_id = track, resume_id
@@ -79,7 +78,6 @@ class Delivery(threading.Thread):
         self._down: str | None = None  # the last failure while the API is unreachable
         self._backoff = FIRST_BACKOFF_S
         self._retry_at = 0.0
-        self._send_at = 0.0
         self._heartbeat_due = 0.0
         self._wake = threading.Event()
         self._segment_end = 0.0
@@ -127,8 +125,12 @@ class Delivery(threading.Thread):
             self._done.set()
 
     def _wait(self) -> None:
-        self._wake.wait(TAKE_S)
-        self._wake.clear()  # a wake-up lost here costs TAKE_S at most: the loop reads _closing
+        now = time.monotonic()
+        wake_at = now + self.interval
+        if self.online and self._refused is None:
+            wake_at = min(wake_at, self._retry_at if self._retry_at > now else self._heartbeat_due)
+        self._wake.wait(max(0.01, wake_at - now))
+        self._wake.clear()  # a wake-up lost here costs an interval at most: the loop reads _closing
         self._segment_end = time.perf_counter() + SEGMENT_S
 
     def _pace(self) -> None:
@@ -158,9 +160,8 @@ class Delivery(threading.Thread):
             return
         self.backlog.spill()
         now = time.monotonic()
-        if now < self._retry_at or (now < self._send_at and now < self._heartbeat_due and self._closing is None):
+        if now < self._retry_at:
             return
-        self._send_at = now + self.interval
         try:
             self._open()
             if self._down is not None or time.monotonic() >= self._heartbeat_due:
@@ -174,7 +175,8 @@ class Delivery(threading.Thread):
             self._retry_at = time.monotonic() + self._backoff
             self._backoff = min(self._backoff * 2, MAX_BACKOFF_S)
         except ApiRefused as exc:
-            self._refuse(f"the API refused run {self.run_id}'s reports ({exc})")
+            what = f"run {self.run_id}'s reports" if self._opened_ok() else "to open the run"
+            self._refuse(f"the API refused {what} ({exc})")
         else:
             if self._down is not None:
                 warn(f"the API is back: run {self.run_id} is delivered again")
@@ -186,11 +188,10 @@ class Delivery(threading.Thread):
         while queue:
             texts, count = [], 0
             while queue and count < CHUNK_POINTS:
-                item = queue.popleft()
-                if type(item) is not str:
-                    item = lines_of(item)
-                texts.append(item)
-                count += item.count("\n")
+                points, lines = lines_of(queue.popleft())
+                texts.append(lines)
+                count += points
+                self._pace()
             self.backlog.add(count, "".join(texts), spool=not self.online or self._refused is not None)
             self._pace()
 

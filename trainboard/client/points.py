@@ -1,11 +1,10 @@
 """Metric points: the checks `run.log()` makes on the training loop's thread (cheap, and done once
 per metric name), and what the delivery thread turns the values it kept into.
 
-A point is a line of text `[name, step, value, wall_time]`, written by log() itself, held in memory
-in chunks, and in a run folder's points.jsonl; the API takes `{"name", "step", "value",
-"wall_time"}`. A value that is NaN or infinite is null, as the API stores it. Text gives the garbage
-collector nothing to walk, and the delivery thread little to do: the training loop's thread then
-seldom waits for the GIL."""
+The delivery thread writes each call log() queued as lines of text `[name, step, value, wall_time]`,
+held in memory in chunks (which give the garbage collector nothing to walk) and in a run folder's
+points.jsonl; the API takes `{"name", "step", "value", "wall_time"}`. A value that is NaN or
+infinite is null, as the API stores it."""
 
 from __future__ import annotations
 
@@ -16,8 +15,9 @@ from typing import Any
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-/]{1,100}")  # what the API accepts
 MAX_STEP = 2**31 - 1
-# A log() call with tensors on a device queues them in a dict, with the step and the wall time
-# under keys no metric name can take; its other values are written as lines at once.
+# log() queues a call as a dict of its values plus the step and the wall time, under keys no metric
+# name can take: a dict of numbers is not tracked by the garbage collector (a tuple holding it
+# would be), and building it is the cheapest thing log() can do with the call.
 STEP_KEY = " step"
 TIME_KEY = " time"
 
@@ -80,29 +80,28 @@ def held_value(name: str, value: Any) -> Any:
 
 
 def to_float(value: Any) -> float | None:
-    """A kept value as JSON takes it: a finite float, or None for NaN and infinities."""
+    """A kept value as JSON takes it: a finite float, or None for NaN and infinities. A tensor kept
+    on its device is read here, on the delivery thread."""
     if type(value) is not float:
         try:
             value = float(value.item()) if hasattr(value, "item") else float(value)
         except Exception:  # a tensor whose device failed since: nothing else to report
             return None
-    return value if math.isfinite(value) else None
+    return value if value - value == 0.0 else None
 
 
-def line(name: str, step: int, value: float, wall_time: str) -> str:
+def line(name: str, step: int, value: float | None, wall_time: str) -> str:
     """One point as a points.jsonl line. Checked names need no escaping, and Python writes a finite
     float as JSON reads it; `wall_time` is given as text, written once for all the points of a call."""
-    return f'["{name}",{step},{repr(value) if value - value == 0.0 else "null"},{wall_time}]\n'
+    written = "null" if value is None or value - value != 0.0 else repr(value)  # NaN - NaN, inf - inf: NaN
+    return f'["{name}",{step},{written},{wall_time}]\n'
 
 
-def lines_of(logged: dict[str, Any]) -> str:
-    """A log() call queued with values to read later (tensors on a device), as points.jsonl lines."""
+def lines_of(logged: dict[str, Any]) -> tuple[int, str]:
+    """A queued log() call as points.jsonl lines: (how many points, the text)."""
     step, wall_time = logged.pop(STEP_KEY), repr(logged.pop(TIME_KEY))
-    lines = []
-    for name, value in logged.items():
-        value = to_float(value)
-        lines.append(line(name, step, math.nan if value is None else value, wall_time))
-    return "".join(lines)
+    lines = [line(name, step, to_float(value), wall_time) for name, value in logged.items()]
+    return len(lines), "".join(lines)
 
 
 def api_points(lines: list[str]) -> str:

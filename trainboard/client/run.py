@@ -93,37 +93,26 @@ class Run:
     def log(self, metrics: dict[str, Any], step: int | None = None) -> None:
         """Record `metrics` ({name: number}) at `step` (by default the step after the last one
         logged: 0 first, or after the last stored step of a resumed run). Numbers can be ints,
-        floats, NumPy scalars or one-element tensors (read later, so the device is not waited
-        for); NaN and infinities are stored as null. No I/O: the points are delivered in the
-        background. ValueError or TypeError, naming the metric, for a bad name or value."""
+        floats, NumPy scalars or one-element tensors; NaN and infinities are stored as null. No
+        I/O and no lock: the call is queued for the delivery thread. A tensor on a GPU is kept
+        (detached) and read by that thread, so logging never waits for the device: do not change
+        it in place afterwards. ValueError or TypeError, naming the metric, for a bad name or value."""
         if step is None:
             step = self._next_step
         elif type(step) is not int or step < 0 or step > MAX_STEP:
             step = check_step(step)
         if self._finished:
             raise RuntimeError("run.log() after run.finish(): start another run with trainboard.init()")
-        if type(metrics) is not dict:
-            metrics = dict(metrics)
-        now = _now()
-        head, tail = f",{step},", f",{now!r}]\n"
-        lines = []
-        later = None
+        values = dict(metrics)  # the caller may change its dict later
         checked = self._checked_names
-        for name, value in metrics.items():
+        for name, value in values.items():
             if name not in checked:
                 checked.add(check_name(name))
-            if type(value) is not float:
-                value = held_value(name, value)
-                if type(value) is not float:  # a tensor on a device: read on the delivery thread
-                    if later is None:
-                        later = {STEP_KEY: step, TIME_KEY: now}
-                    later[name] = value
-                    continue
-            lines.append(f'["{name}"{head}{repr(value) if value - value == 0.0 else "null"}{tail}')
-        if lines:
-            self._queue_append("".join(lines))  # the line format of trainboard.client.points.line
-        if later is not None:
-            self._queue_append(later)
+            if type(value) is not float and type(value) is not int:
+                values[name] = held_value(name, value)
+        values[STEP_KEY] = step  # one dict a call, which the garbage collector does not track
+        values[TIME_KEY] = _now()
+        self._queue_append(values)
         self._next_step = step + 1
 
     def log_artifact(self, name: str, data_or_path: bytes | str | os.PathLike) -> None:
