@@ -2,9 +2,10 @@
 by call over 100,000 calls, with the API up and with it down. Targets: p50 at most 5 µs, p99 at
 most 50 µs, no call over 1 ms while the API is down. Beside it, in the same run: a synchronous
 `httpx.post` per call (what logging without a client costs), and the epoch time of an MNIST-sized
-MLP trained on the CPU with `log()` called every batch vs without (target: at most 2 % slower).
+MLP trained on the CPU with `log()` called every batch vs without (target: at most 2 % slower),
+offline and with the API up (here in a process on the same cores: its CPU time is shown).
 
-    python -m bench.client_overhead [--calls 100000] [--post-calls 2000] [--epochs 4] [--no-mlp]
+    python -m bench.client_overhead [--calls 100000] [--post-calls 2000] [--epochs 6] [--no-mlp]
 
 The API runs in its own process on a fresh SQLite file. Each measurement runs in a process of its
 own (`--child ...`), which prints its figures as JSON: a fresh heap, its own delivery thread. "API
@@ -32,6 +33,7 @@ from bench.common import (
     REPO_ROOT,
     Processes,
     bench_env,
+    cpu_seconds,
     free_port,
     main_wrapper,
     migrate,
@@ -186,6 +188,11 @@ def stored_points(url: str, run_id: int) -> int:
     return len(httpx.get(f"{url}/api/v1/runs/{run_id}/metrics", timeout=60).json()["points"])
 
 
+def mlp_row(case: str, figures: dict, api_cpu: str) -> list:
+    slower = 100 * (figures["with_s"] / figures["without_s"] - 1)
+    return [case, figures["without_s"], figures["with_s"], f"{slower:+.1f} %", api_cpu]
+
+
 def row(case: str, figures: dict, note: str) -> list:
     return [case, figures["calls"], figures["p50_us"], figures["p99_us"], figures["max_us"], figures["over_1ms"],
             f"{figures['full_gcs']} ({figures['full_gc_ms']:.1f} ms)", note]  # fmt: skip
@@ -225,13 +232,18 @@ def run_benchmark(args: argparse.Namespace) -> None:
             rows,
         )
         if not args.no_mlp:
+            mlp_rows = []
+            offline = child_result(start_child("mlp", args.epochs, {**env, "TRAINBOARD_MODE": "offline"}))
+            mlp_rows.append(mlp_row("offline (points to the run folder)", offline, "-"))
             start_api(processes, env)
-            mlp = child_result(start_child("mlp", args.epochs, env))
-            slower = 100 * (mlp["with_s"] / mlp["without_s"] - 1)
+            api_cpu = cpu_seconds(processes.running["api"].pid)
+            online = child_result(start_child("mlp", args.epochs, env))
+            api_cpu = cpu_seconds(processes.running["api"].pid) - api_cpu
+            mlp_rows.append(mlp_row("API up, in a process on the same 2 cores", online, f"{api_cpu:.2f} s"))
             print_table(
-                f"MNIST-sized MLP on the CPU, seconds per epoch (938 batches; median of {mlp['epochs']}, alternated)",
-                ["without log()", "with log() every batch", "slower by"],
-                [[mlp["without_s"], mlp["with_s"], f"{slower:+.1f} %"]],
+                f"MNIST-sized MLP on the CPU: seconds per epoch (938 batches; median of {args.epochs}, alternated)",
+                ["client", "without log()", "with log() every batch", "slower by", "API CPU time"],
+                mlp_rows,
             )
     print_load("at the end")
 
@@ -243,7 +255,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=100_000, help="log() calls measured (API up, API down)")
     parser.add_argument("--post-calls", type=int, default=2_000, help="synchronous posts measured")
-    parser.add_argument("--epochs", type=int, default=4, help="MLP epochs with and without log(), each")
+    parser.add_argument("--epochs", type=int, default=6, help="MLP epochs with and without log(), each")
     parser.add_argument("--no-mlp", action="store_true", help="skip the MLP epochs (torch not installed)")
     args = parser.parse_args()
     return main_wrapper(lambda: run_benchmark(args))
