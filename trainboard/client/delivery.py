@@ -129,6 +129,8 @@ class Delivery(threading.Thread):
         wake_at = now + self.interval
         if self.online and self._refused is None:
             wake_at = min(wake_at, self._retry_at if self._retry_at > now else self._heartbeat_due)
+        if self._closing is not None:
+            wake_at = min(wake_at, self._closing[2])
         self._wake.wait(max(0.01, wake_at - now))
         self._wake.clear()  # a wake-up lost here costs an interval at most: the loop reads _closing
         self._segment_end = time.perf_counter() + SEGMENT_S
