@@ -62,6 +62,17 @@ def test_a_dataclass_or_a_namespace_is_a_config():
         metadata.config_of([1, 2])
 
 
+def test_a_config_the_api_would_refuse_is_refused_at_once():
+    deep: dict = {}
+    for _ in range(19):
+        deep = {"a": deep}
+    assert metadata.config_of(deep) == deep  # 20 levels, the API's limit, with the innermost {}
+    with pytest.raises(ValueError, match="nests deeper than 20 levels"):
+        metadata.config_of({"a": deep})
+    with pytest.raises(ValueError, match="the config is 70011 bytes of JSON; the API takes 65536 at most"):
+        metadata.config_of({"blob": "x" * 70_000})
+
+
 def test_the_default_name_is_the_scripts_stem(monkeypatch):
     monkeypatch.setattr(sys.modules["__main__"], "__file__", "/somewhere/train_mnist.py", raising=False)
     assert metadata.default_name() == "train_mnist"

@@ -3,6 +3,7 @@ JSON-able, the host and the environment the script runs in."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
@@ -12,6 +13,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 MAX_ARGS, MAX_ARG_CHARS = 32, 256
+MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH = 64 * 1024, 20  # what the API takes
 
 
 def script_path() -> str | None:
@@ -59,7 +61,8 @@ def jsonable(value: Any, *, depth: int = 0) -> Any:
 
 def config_of(config: Any) -> dict[str, Any]:
     """The run's config as a JSON object. Anything with vars() (an argparse.Namespace, a dataclass
-    instance) gives its attributes; a dict is taken as is."""
+    instance) gives its attributes; a dict is taken as is. ValueError if the API would refuse it
+    (over 64 KiB of JSON, or nested deeper than 20): said at init(), not at a later sync."""
     if config is None:
         return {}
     if not isinstance(config, dict):
@@ -71,7 +74,22 @@ def config_of(config: Any) -> dict[str, Any]:
             config = vars(config)
         else:
             raise TypeError(f"config must be a dict, a dataclass or an argparse.Namespace, not {type(config).__name__}")
-    return jsonable(config)
+    made = jsonable(config)
+    size = len(json.dumps(made, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    if size > MAX_CONFIG_BYTES:
+        raise ValueError(f"the config is {size} bytes of JSON; the API takes {MAX_CONFIG_BYTES} at most")
+    if _depth(made) > MAX_CONFIG_DEPTH:
+        raise ValueError(f"the config nests deeper than {MAX_CONFIG_DEPTH} levels, which the API refuses")
+    return made
+
+
+def _depth(value: Any) -> int:
+    """How deep objects and lists nest (a flat object is 1), as the API counts it."""
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
 
 
 def host() -> str:
