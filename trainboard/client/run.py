@@ -243,7 +243,8 @@ def init(
     dataclass or argparse.Namespace works too), or run `resume` continued after a restart.
 
     An unreachable API does not stop the script: a warning, and the run is created when the API
-    answers (its points kept meanwhile). A refusal (a bad token, a config too large) raises ApiRefused."""
+    answers (its points kept meanwhile). A refusal (a bad token, no run `resume`) raises ApiRefused;
+    a config the API would refuse (over 64 KiB of JSON, deeper than 20) raises ValueError, offline too."""
     mode = os.environ.get("TRAINBOARD_MODE", "online").strip().lower() or "online"
     if mode not in ("online", "offline"):
         raise ValueError(f"TRAINBOARD_MODE={mode!r}: use online or offline")
