@@ -317,3 +317,37 @@ def test_a_script_cut_off_long_enough_to_be_given_up_for_lost_carries_on(migrate
         run.finish()
         assert api_get(url, f"/runs/{run.id}")["status"] == "completed"
         assert stored(url, run.id) == [("loss", 0, 1.0), ("loss", 1, 0.5), ("loss", 2, 0.25)]
+
+
+def test_at_exit_a_script_that_forgot_finish_completes_and_one_killed_by_an_exception_fails(migrated, tmp_path):
+    with serve(create_app(migrated)) as url:
+        forgot = start_script(
+            """
+            import trainboard
+            run = trainboard.init(name="forgot")
+            print(run.id, flush=True)
+            for step in range(3):
+                run.log({"loss": 1.0 / (step + 1)})
+            """,
+            tmp_path,
+            TRAINBOARD_API_URL=url,
+        )
+        out, err = forgot.communicate(timeout=60)
+        assert forgot.returncode == 0, err
+        run_id = int(out.split()[0])
+        assert api_get(url, f"/runs/{run_id}")["status"] == "completed" and len(stored(url, run_id)) == 3
+        crashed = start_script(
+            """
+            import trainboard
+            run = trainboard.init(name="crashed")
+            print(run.id, flush=True)
+            run.log({"loss": 1.0})
+            raise MemoryError("CUDA out of memory")
+            """,
+            tmp_path,
+            TRAINBOARD_API_URL=url,
+        )
+        out, err = crashed.communicate(timeout=60)
+        assert crashed.returncode == 1 and "MemoryError" in err
+        record = api_get(url, f"/runs/{int(out.split()[0])}")
+        assert (record["status"], record["error"]) == ("failed", "MemoryError: CUDA out of memory")
