@@ -30,8 +30,8 @@ WITHOUT_SERVER = textwrap.dedent(
 )
 
 
-def trainboard_without_server(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+def trainboard_without_server(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **(env or {}), "PYTHONPATH": str(REPO_ROOT)}
     return subprocess.run(
         [sys.executable, "-c", WITHOUT_SERVER, *args], capture_output=True, text=True, env=env, timeout=60
     )
