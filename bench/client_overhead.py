@@ -205,8 +205,31 @@ def row(case: str, figures: dict, note: str) -> list:
             f"{figures['full_gcs']} ({figures['full_gc_ms']:.1f} ms)", note]  # fmt: skip
 
 
+IMPORT_PROBE = (
+    "import sys, time; started = time.perf_counter(); import trainboard; elapsed = time.perf_counter() - started; "
+    "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'httpx', 'pydantic', 'fastapi', 'sqlalchemy', "
+    "'celery', 'numpy', 'torch'}); print(elapsed * 1000, *heavy)"
+)
+
+
+def import_time(repeats: int = 15) -> list:
+    """`import trainboard` in fresh interpreters: the median and the slowest, in ms (target: 150 ms)."""
+    times, heavy = [], set()
+    for _ in range(repeats):
+        out = subprocess.run([sys.executable, "-c", IMPORT_PROBE], capture_output=True, text=True, check=True,
+                             cwd=REPO_ROOT).stdout.split()  # fmt: skip
+        times.append(float(out[0]))
+        heavy.update(out[1:])
+    return [repeats, statistics.median(times), max(times), ", ".join(sorted(heavy)) or "none"]
+
+
 def run_benchmark(args: argparse.Namespace) -> None:
     print_machine()
+    print_table(
+        "import trainboard in a fresh interpreter (ms)",
+        ["imports", "median ms", "slowest ms", "heavy modules loaded"],
+        [import_time()],
+    )
     with contextlib.ExitStack() as stack:
         data_dir = temp_dir(stack, "bench-client-")
         processes = Processes(stack, data_dir)
