@@ -36,10 +36,10 @@ from backend.core.db import get_engine, session_factory
 from backend.core.limits import BodySizeLimit
 from backend.core.migrate import check_migrated
 from backend.core.security import check_exposure
-from backend.services import artifacts as artifact_files
 from backend.services.events import RunEventHub
 from backend.services.recovery import run_periodically
 from trainboard.broker import create_celery
+from trainboard.limits import MAX_ARTIFACT_BYTES
 
 API_PREFIX = "/api/v1"
 FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
@@ -135,7 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
-        limits=[("PUT", rf"^{API_PREFIX}/runs/[^/]+/artifacts/", artifact_files.MAX_ARTIFACT_BYTES)],
+        limits=[("PUT", rf"^{API_PREFIX}/runs/[^/]+/artifacts/", MAX_ARTIFACT_BYTES)],
     )
     if settings.cors_origins:  # off by default: no CORS header at all
         app.add_middleware(

@@ -10,6 +10,7 @@ Python client that reports a training script's runs:
     trainboard.catalog    what a worker publishes it can train, and checking a spec against it
     trainboard.plugins    `register_model` / `register_dataset`: the API of model and dataset plugins
     trainboard.metrics    which way each metric improves
+    trainboard.limits     what the API takes from a worker or a script (batch size, names, sizes)
     trainboard.queues     Celery task and queue names
     trainboard.broker     the Celery app both sides configure from the settings (imports Celery)
     trainboard.spec_paths a spec value by dotted path (`--set model.hidden_sizes=...`, study grids)

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     # Empty (the default): no CORS headers at all, so other sites' pages cannot read the API.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Request bodies larger than this are refused with 413 (artifact uploads have their own cap,
-    # services/artifacts.MAX_ARTIFACT_BYTES).
+    # trainboard.limits.MAX_ARTIFACT_BYTES).
     max_body_bytes: int = Field(default=16 * 2**20, ge=1024)
     host: str = "127.0.0.1"
     port: int = 8000

@@ -9,10 +9,10 @@ from sqlalchemy.orm import Session
 
 from backend.models import Run, RunSource, RunStatus, Study
 from backend.models.base import utcnow
+from trainboard.limits import SCRIPT_LOST
 from trainboard.spec_paths import get_path
 
 # The error of a script run the recovery sweep gave up for lost; its script's next heartbeat revives it.
-SCRIPT_LOST = "the script stopped reporting"
 
 SORTABLE = {"id", "name", "group", "status", "created_at", "started_at", "finished_at", "param_count", "macs"}
 

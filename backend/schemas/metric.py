@@ -4,8 +4,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import NotRequired, TypedDict
 
 from backend.schemas.common import LeaseAttempt
+from trainboard.limits import MAX_POINTS_PER_BATCH, MAX_STEP, METRIC_NAME_PATTERN
 
-MAX_POINTS_PER_BATCH = 10_000
 
 
 class MetricPointIn(TypedDict):
@@ -13,8 +13,8 @@ class MetricPointIn(TypedDict):
     fraction of building a model per point, and ingestion is the API's hot path)."""
 
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
-    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-/]+$")]
-    step: Annotated[int, Field(ge=0, le=2**31 - 1, description="Epoch for the engine's metrics")]
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=METRIC_NAME_PATTERN)]
+    step: Annotated[int, Field(ge=0, le=MAX_STEP, description="Epoch for the engine's metrics")]
     value: Annotated[float | None, Field(description="NaN and infinities are stored as null")]
     wall_time: NotRequired[Annotated[float | None, Field(description="Unix seconds; default: when received")]]
 

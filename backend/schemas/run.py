@@ -5,6 +5,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from backend.models.run import RunStatus
 from backend.schemas.common import Label, LeaseAttempt, json_within
+from trainboard.limits import MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH, MAX_ENVIRONMENT_BYTES
 from trainboard.spec import TrainSpec, defer_to_catalog_check
 
 
@@ -83,8 +84,10 @@ class RunTrack(BaseModel):
     host: str | None = Field(default=None, max_length=255, description="The machine the script runs on")
     environment: dict[str, Any] | None = Field(default=None, description="Versions, devices...")
 
-    _config_size = field_validator("config")(json_within(max_bytes=64 * 1024, max_depth=20))
-    _environment_size = field_validator("environment")(json_within(max_bytes=16 * 1024, max_depth=20))
+    _config_size = field_validator("config")(json_within(max_bytes=MAX_CONFIG_BYTES, max_depth=MAX_CONFIG_DEPTH))
+    _environment_size = field_validator("environment")(
+        json_within(max_bytes=MAX_ENVIRONMENT_BYTES, max_depth=MAX_CONFIG_DEPTH)
+    )
 
 
 class RunResume(BaseModel):

@@ -13,7 +13,6 @@ import tempfile
 from pathlib import Path
 
 SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
-MAX_ARTIFACT_BYTES = 50 * 2**20
 MEDIA_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".json": "application/json", ".csv": "text/csv",
                ".txt": "text/plain", ".html": "text/html", ".pt": "application/octet-stream"}
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from trainboard.queues import DEFAULT_QUEUE
 from trainboard.settings import Settings
-from backend.crud.runs import SCRIPT_LOST
+from trainboard.limits import SCRIPT_LOST
 from backend.models import Run, RunSource, RunStatus
 from backend.models.base import utcnow
 from backend.services import broker_queue

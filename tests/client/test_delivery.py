@@ -9,7 +9,7 @@ import pytest
 
 from tests.client.fakes import FakeApi, start_run, wait_for
 from trainboard.client.backlog import CHUNK_POINTS
-from trainboard.client.delivery import BATCH_POINTS
+from trainboard.limits import MAX_POINTS_PER_BATCH as BATCH_POINTS
 
 
 def logged(steps: range, names=("loss", "acc")) -> list[tuple[str, int, float]]:

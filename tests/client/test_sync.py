@@ -11,7 +11,8 @@ from tests.client.fakes import FakeApi
 from tests.utils.live_server import free_port
 from trainboard.client.folder import RunFolder
 from trainboard.client.points import line
-from trainboard.client.sync import SCRIPT_LOST, main, run_folders, sync_folder
+from trainboard.client.sync import main, run_folders, sync_folder
+from trainboard.limits import SCRIPT_LOST
 
 
 def offline_folder(base, key: str, *, steps: int = 3, finish: dict | None = None, run_id: int | None = None):

@@ -25,8 +25,8 @@ from trainboard.client.api import Api, ApiRefused, ApiUnreachable
 from trainboard.client.backlog import CHUNK_POINTS, Backlog
 from trainboard.client.folder import RunFolder
 from trainboard.client.points import api_points, lines_of
+from trainboard.limits import MAX_POINTS_PER_BATCH
 
-BATCH_POINTS = 10_000  # the API's limit per request
 PIECE = 250  # points turned into the API's JSON between two pauses
 SEGMENT_S = 0.0003  # the longest this thread holds the GIL before it gives it up for PAUSE_S
 PAUSE_S = 0.001  # long enough for a waiting thread to wake up and take the GIL, even on a busy machine
@@ -234,7 +234,7 @@ class Delivery(threading.Thread):
 
     def _send_points(self) -> None:
         while True:
-            batch = self.backlog.next_batch(BATCH_POINTS)
+            batch = self.backlog.next_batch(MAX_POINTS_PER_BATCH)
             if not batch.lines:
                 return
             body = self._body(batch.lines)

@@ -12,8 +12,9 @@ import sys
 from pathlib import Path, PurePath
 from typing import Any
 
+from trainboard.limits import MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH
+
 MAX_ARGS, MAX_ARG_CHARS = 32, 256
-MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH = 64 * 1024, 20  # what the API takes
 
 
 def script_path() -> str | None:

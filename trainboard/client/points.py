@@ -13,8 +13,9 @@ import math
 import re
 from typing import Any
 
-NAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-/]{1,100}")  # what the API accepts
-MAX_STEP = 2**31 - 1
+from trainboard.limits import MAX_STEP, METRIC_NAME_PATTERN
+
+NAME_PATTERN = re.compile(METRIC_NAME_PATTERN)
 # log() queues a call as a dict of its values plus the step and the wall time, under keys no metric
 # name can take: a dict of numbers is not tracked by the garbage collector (a tuple holding it
 # would be), and building it is the cheapest thing log() can do with the call.

@@ -30,10 +30,10 @@ from trainboard.client import metadata
 from trainboard.client.api import Api, ApiRefused, ApiUnreachable, default_token, default_url
 from trainboard.client.delivery import Delivery, warn
 from trainboard.client.folder import RunFolder, check_artifact_name, client_dir
-from trainboard.client.points import MAX_STEP, STEP_KEY, TIME_KEY, check_name, check_step, held_value
+from trainboard.client.points import STEP_KEY, TIME_KEY, check_name, check_step, held_value
+from trainboard.limits import MAX_ARTIFACT_BYTES, MAX_STEP
 
 STATUSES = ("completed", "failed", "cancelled")
-MAX_ARTIFACT_BYTES = 50 * 2**20  # the API's limit
 RESUME_WAIT_S = 30.0  # how long init(resume=...) retries an unreachable API: it needs the last step
 
 

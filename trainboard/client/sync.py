@@ -19,9 +19,8 @@ from pathlib import Path
 
 from trainboard.client.api import Api, ApiRefused, ApiUnreachable, default_url
 from trainboard.client.folder import NotARunFolder, RunFolder
+from trainboard.limits import MAX_POINTS_PER_BATCH, SCRIPT_LOST
 
-BATCH_POINTS = 10_000  # the API's limit per request
-SCRIPT_LOST = "the script stopped reporting"  # the API's prefix for a script run given up for lost
 TRACKED_FIELDS = ("name", "group", "config", "client_key", "host", "environment")
 
 
@@ -72,7 +71,7 @@ def sync_folder(api: Api, folder: RunFolder, *, host: str | None = None) -> str:
 
     sent = skipped = offset = 0
     while True:
-        points, offset, bad = folder.read_points(offset, BATCH_POINTS)
+        points, offset, bad = folder.read_points(offset, MAX_POINTS_PER_BATCH)
         skipped += bad
         if not points:
             break

@@ -14,6 +14,7 @@ from backend.crud import runs as runs_crud
 from backend.crud.runs import InvalidTransition
 from backend.schemas.common import LeaseAttempt
 from backend.services import artifacts
+from trainboard.limits import MAX_ARTIFACT_BYTES
 
 router = APIRouter(prefix="/runs/{run_id}/artifacts", tags=["artifacts"])
 
@@ -60,7 +61,7 @@ async def write_artifact(
     content = bytearray()
     async for chunk in request.stream():
         content += chunk
-        if len(content) > artifacts.MAX_ARTIFACT_BYTES:
-            raise HTTPException(status_code=413, detail=f"artifact larger than {artifacts.MAX_ARTIFACT_BYTES} bytes")
+        if len(content) > MAX_ARTIFACT_BYTES:
+            raise HTTPException(status_code=413, detail=f"artifact larger than {MAX_ARTIFACT_BYTES} bytes")
     await run_in_threadpool(artifacts.write, path, bytes(content))
     return {"name": name, "size": len(content)}

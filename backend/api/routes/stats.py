@@ -11,11 +11,11 @@ from backend.api.deps import GroupBy, ReadAuth, RunIdValue, SessionDep, selected
 from backend.schemas.stats import CiMethod, Pairs, StatsOptions, StatsPublic, Summary, TestName
 from backend.services import study_stats as stats_service
 from backend.services.study_stats import StatsRefused
+from trainboard.limits import METRIC_NAME_PATTERN
 
 router = APIRouter(prefix="/stats", tags=["stats"])
 
 MAX_RUNS = 1000
-METRIC_NAME = r"^[A-Za-z0-9_.\-/]+$"
 
 
 def stats_options(
@@ -23,7 +23,7 @@ def stats_options(
         str | None,
         Query(
             max_length=100,
-            pattern=METRIC_NAME,
+            pattern=METRIC_NAME_PATTERN,
             description="Default: test_accuracy, test_dice, or the early-stopping metric of the runs",
         ),
     ] = None,
