@@ -10,6 +10,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from backend.models import MetricPoint
+from backend.services import downsample
 from trainboard.metrics import direction
 
 
@@ -99,9 +100,11 @@ def summaries(*, session: Session, run_ids: list[int]) -> dict[int, dict[str, di
             MetricPoint.step,
             MetricPoint.value,
             func.row_number().over(**window, order_by=MetricPoint.step.desc()).label("from_last"),
-            func.row_number().over(**window, order_by=(MetricPoint.value.asc().nulls_last(), MetricPoint.step))
+            func.row_number()
+            .over(**window, order_by=(MetricPoint.value.asc().nulls_last(), MetricPoint.step))
             .label("lowest"),
-            func.row_number().over(**window, order_by=(MetricPoint.value.desc().nulls_last(), MetricPoint.step))
+            func.row_number()
+            .over(**window, order_by=(MetricPoint.value.desc().nulls_last(), MetricPoint.step))
             .label("highest"),
         )
         .where(MetricPoint.run_id.in_(run_ids))
@@ -121,8 +124,12 @@ def summaries(*, session: Session, run_ids: list[int]) -> dict[int, dict[str, di
     return result
 
 
-def series(*, session: Session, run_ids: list[int], names: list[str] | None = None) -> dict[int, dict[str, dict]]:
-    """All points of several runs in one query, as columns per run and metric."""
+def series(
+    *, session: Session, run_ids: list[int], names: list[str] | None = None, max_points: int = 0, aligned: bool = False
+) -> dict[int, dict[str, dict]]:
+    """Points of several runs in one query, as columns per run and metric: all of them (max_points
+    0), or thinned to about `max_points` per curve (backend/services/downsample.py), each curve by
+    its own extremes, or `aligned` on steps shared by all the curves, for means across runs."""
     if not run_ids:
         return {}
     query = select(MetricPoint.run_id, MetricPoint.name, MetricPoint.step, MetricPoint.value, MetricPoint.wall_time)
@@ -130,11 +137,67 @@ def series(*, session: Session, run_ids: list[int], names: list[str] | None = No
     if names:
         query = query.where(MetricPoint.name.in_(names))
     result: dict[int, dict[str, dict]] = {}
+    current, steps, values, wall_times = None, [], [], []
     for run_id, name, step, value, wall_time in session.execute(
         query.order_by(MetricPoint.run_id, MetricPoint.name, MetricPoint.step)
     ):
-        columns = result.setdefault(run_id, {}).setdefault(name, {"steps": [], "values": [], "wall_times": []})
-        columns["steps"].append(step)
-        columns["values"].append(value)
-        columns["wall_times"].append(wall_time)
+        if (run_id, name) != current:
+            current, steps, values, wall_times = (run_id, name), [], [], []
+            result.setdefault(run_id, {})[name] = {"steps": steps, "values": values, "wall_times": wall_times}
+        steps.append(step)
+        values.append(value)
+        wall_times.append(wall_time)
+    if max_points > 0:
+        _thin(result, max_points, aligned)
     return result
+
+
+def _thin(result: dict[int, dict[str, dict]], max_points: int, aligned: bool) -> None:
+    curves = [columns for per_run in result.values() for columns in per_run.values() if columns["steps"]]
+    if aligned:
+        first = min((c["steps"][0] for c in curves), default=0)
+        stride = downsample.shared_stride(first, max((c["steps"][-1] for c in curves), default=0), max_points)
+    for columns in curves:
+        if len(columns["steps"]) <= max_points:
+            continue
+        if aligned:
+            keep = downsample.stride_indices(columns["steps"], first, stride)
+        else:
+            keep = downsample.m4_indices(columns["steps"], columns["values"], max_points)
+        for key in ("steps", "values", "wall_times"):
+            column = columns[key]
+            columns[key] = [column[i] for i in keep]
+
+
+def first_points(*, session: Session, run_ids: list[int]) -> dict[int, dict[str, tuple[float, float | None]]]:
+    """Per run and metric: the wall time and value of its first step (where a run's clock starts)."""
+    if not run_ids:
+        return {}
+    firsts = (
+        select(MetricPoint.run_id, MetricPoint.name, func.min(MetricPoint.step).label("step"))
+        .where(MetricPoint.run_id.in_(run_ids))
+        .group_by(MetricPoint.run_id, MetricPoint.name)
+        .subquery()
+    )
+    query = select(MetricPoint.run_id, MetricPoint.name, MetricPoint.wall_time, MetricPoint.value).join(
+        firsts,
+        (MetricPoint.run_id == firsts.c.run_id)
+        & (MetricPoint.name == firsts.c.name)
+        & (MetricPoint.step == firsts.c.step),
+    )
+    result: dict[int, dict[str, tuple[float, float | None]]] = {}
+    for run_id, name, wall_time, value in session.execute(query):
+        result.setdefault(run_id, {})[name] = (wall_time, value)
+    return result
+
+
+def means(*, session: Session, run_ids: list[int], name: str) -> dict[int, float]:
+    """Per run, the mean of one metric over its steps (the seconds an epoch took, on average)."""
+    if not run_ids:
+        return {}
+    query = (
+        select(MetricPoint.run_id, func.avg(MetricPoint.value))
+        .where(MetricPoint.run_id.in_(run_ids), MetricPoint.name == name, MetricPoint.value.is_not(None))
+        .group_by(MetricPoint.run_id)
+    )
+    return {run_id: float(mean) for run_id, mean in session.execute(query) if mean is not None}

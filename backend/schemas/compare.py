@@ -25,7 +25,15 @@ class RunGroup(BaseModel):
 
 
 class Comparison(BaseModel):
-    runs: list[RunPublic]
+    runs: list[RunPublic] = Field(description="With each metric's exact best and final value (`summary`)")
     series: dict[int, dict[str, Series]] = Field(description="run id -> metric name -> series")
+    metrics: list[str] = Field(default_factory=list, description="Every metric the runs report, curves or not")
+    max_points: int = Field(default=0, description="Points per curve at most (0: every point)")
+    time_origins: dict[int, float] = Field(
+        default_factory=dict, description="run id -> wall time its relative time starts from (every metric seen)"
+    )
+    seconds_per_epoch: dict[int, float] = Field(
+        default_factory=dict, description="run id -> mean epoch_seconds over every epoch"
+    )
     group_by: list[str] = Field(description="Spec paths (or cell, or group) the runs are grouped by; [] per run")
     groups: list[RunGroup] = Field(description="The runs grouped by group_by, in display order; one per run without")

@@ -1,43 +1,127 @@
 """Comparison data: several runs (chosen by id, or a whole group) with their curves, in one
-request, so a comparison view costs one round trip whatever the number of runs."""
+request, so a comparison view costs one round trip whatever the number of runs.
+
+At study size (hundreds of runs of hundreds of epochs) the curves are thinned to the chart's
+resolution (`max_points`, backend/services/downsample.py) while the summaries stay exact (computed
+in the database over every point), and the response is written as plain JSON (and gzipped when the
+client takes it) rather than validated point by point through pydantic."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import gzip
+import json
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy.orm import Session
 
 from backend.api.deps import GroupBy, ReadAuth, RunIdValue, SessionDep, selected_runs
 from backend.api.routes.runs import with_summaries
 from backend.crud import metrics as metrics_crud
-from backend.schemas.compare import Comparison, RunGroup
+from backend.schemas.compare import Comparison
+from backend.schemas.run import RunPublic
 from backend.services.catalog import published_defaults
 from backend.services.grouping import group_runs
+from backend.services.report_data import PREFERRED_METRICS, SETTING_METRICS
 
 router = APIRouter(prefix="/compare", tags=["compare"])
 
-MAX_RUNS = 500
+MAX_RUNS = 1000
+CHART_POINTS = 500  # per curve: about the width of a chart in pixels
+GZIP_FROM_BYTES = 4096
 
 
-@router.get("", dependencies=[ReadAuth])
+def comparison_data(
+    session: Session,
+    *,
+    run_id: list[int] | None,
+    group: str | None,
+    metric: list[str] | None,
+    group_by: tuple[str, ...],
+    max_points: int = 0,
+    curves: str = "all",
+) -> dict:
+    """GET /compare's answer as plain data (a `Comparison` once validated)."""
+    runs = selected_runs(session, run_id, group, MAX_RUNS)
+    ids = [run.id for run in runs]
+    public = with_summaries(session, runs)
+    metrics = sorted({name for run in public for name in run.summary})
+    if curves == "main" and not metric:
+        metric = main_metric(metrics)
+    groups = [
+        {"key": g.key, "label": g.label, "cell": g.cell, "run_ids": [run.id for run in g.runs]}
+        for g in group_runs(runs, group_by, defaults=published_defaults(session))
+    ]
+    series = metrics_crud.series(
+        session=session, run_ids=ids, names=metric, max_points=max_points, aligned=bool(group_by)
+    )
+    return {
+        "runs": [run.model_dump(mode="json") for run in public],
+        "series": series,
+        "metrics": metrics,
+        "max_points": max_points,
+        "time_origins": time_origins(session, public),
+        "seconds_per_epoch": metrics_crud.means(session=session, run_ids=ids, name="epoch_seconds"),
+        "group_by": list(group_by),
+        "groups": groups,
+    }
+
+
+def main_metric(metrics: list[str]) -> list[str]:
+    """The metric a comparison shows first: the first the runs report in the preferred order."""
+    results = [m for m in metrics if m not in SETTING_METRICS]
+    ordered = [m for m in PREFERRED_METRICS if m in results] + [m for m in results if m not in PREFERRED_METRICS]
+    return (ordered or metrics)[:1]
+
+
+def time_origins(session: Session, runs: list[RunPublic]) -> dict[int, float]:
+    """Where each run's relative time starts: when a worker started it, or the start of its first
+    reported epoch if earlier (as backend/services/report_data.time_origin, over every metric)."""
+    found = metrics_crud.first_points(session=session, run_ids=[run.id for run in runs])
+    origins = {}
+    for run in runs:
+        firsts = found.get(run.id)
+        if not firsts:
+            continue
+        first = min(wall_time for wall_time, _ in firsts.values())
+        epoch_seconds = firsts.get("epoch_seconds", (None, None))[1]
+        if epoch_seconds is not None:
+            first -= epoch_seconds
+        origins[run.id] = min(first, run.started_at.timestamp()) if run.started_at else first
+    return origins
+
+
+@router.get("", dependencies=[ReadAuth], response_model=Comparison)
 def compare(
+    request: Request,
     session: SessionDep,
     run_id: Annotated[list[RunIdValue] | None, Query(description="Runs to compare (repeat the parameter)")] = None,
     group: Annotated[str | None, Query(max_length=200, description="Or every run of this group")] = None,
     metric: Annotated[list[str] | None, Query(description="Only these metrics (default: all)")] = None,
     group_by: GroupBy = (),
-) -> Comparison:
-    """The runs, their curves, and their groups by `group_by` with the labels every view shows
-    (one group per run, labelled with its name, without group_by)."""
-    runs = selected_runs(session, run_id, group, MAX_RUNS)
-    ids = [run.id for run in runs]
-    groups = [
-        RunGroup(key=g.key, label=g.label, cell=g.cell, run_ids=[run.id for run in g.runs])
-        for g in group_runs(runs, group_by, defaults=published_defaults(session))
-    ]
-    return Comparison(
-        runs=with_summaries(session, runs),
-        series=metrics_crud.series(session=session, run_ids=ids, names=metric),
-        group_by=list(group_by),
-        groups=groups,
+    max_points: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=1_000_000,
+            description="Points per curve at most, keeping each stretch's first, last, lowest and highest "
+            "(with group_by: the same steps in every run); 0: every point (exports)",
+        ),
+    ] = CHART_POINTS,
+    curves: Annotated[
+        Literal["all", "main"],
+        Query(description="'main': without `metric`, only the curves of the metric a comparison shows first"),
+    ] = "all",
+) -> Response:
+    """The runs (with their exact best and final values), their curves, and their groups by
+    `group_by` with the labels every view shows (one group per run, labelled with its name,
+    without group_by); `metrics` names every metric the runs report."""
+    data = comparison_data(
+        session, run_id=run_id, group=group, metric=metric, group_by=group_by, max_points=max_points, curves=curves
     )
+    body = json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
+    headers = {"Vary": "Accept-Encoding"}
+    if len(body) >= GZIP_FROM_BYTES and "gzip" in request.headers.get("accept-encoding", ""):
+        body = gzip.compress(body, compresslevel=1, mtime=0)
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, media_type="application/json", headers=headers)

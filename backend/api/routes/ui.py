@@ -16,8 +16,9 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field
 
 from backend.api.deps import GroupBy, ReadAuth, SessionDep
-from backend.api.routes.compare import compare
+from backend.api.routes.compare import comparison_data
 from backend.crud import runs as runs_crud
+from backend.schemas.compare import Comparison
 from backend.schemas.stats import StatsOptions, StatsPublic
 from backend.services import study_stats
 from backend.services.reports import build_report
@@ -66,7 +67,9 @@ def comparison_report(
 ) -> Response:
     """The comparison as one HTML file, with plotly.js, the charts' data, the summary table and
     every run's spec inlined: it opens offline. Sent as a download."""
-    comparison = compare(session=session, run_id=run_id, group=group, metric=None, group_by=group_by)
+    comparison = Comparison.model_validate(
+        comparison_data(session, run_id=run_id, group=group, metric=None, group_by=group_by)
+    )  # every point of every metric
     generated = datetime.now(timezone.utc)
     stats = _group_stats(session, [run.id for run in comparison.runs], metric, group_by)
     document = build_report(
@@ -94,8 +97,6 @@ def _group_stats(session, run_ids: list[int], metric: str | None, group_by: tupl
     found = {run.id: run for run in runs_crud.get_runs(session=session, run_ids=run_ids)}
     options = StatsOptions(metric=metric, group_by=group_by)
     try:
-        return study_stats.runs_stats(
-            session=session, runs=[found[i] for i in run_ids if i in found], options=options
-        )
+        return study_stats.runs_stats(session=session, runs=[found[i] for i in run_ids if i in found], options=options)
     except study_stats.StatsRefused:
         return None

@@ -1,0 +1,58 @@
+"""Curves thinned to what a chart can show, so that a comparison of hundreds of long runs is a few
+hundred points per curve rather than every step (issue 13).
+
+- One run per curve: M4 (Jugel et al., VLDB 2014): the steps are cut into buckets of equal width
+  and each bucket keeps its first, last, lowest and highest point, so the line a chart draws from
+  the kept points has the same extremes as the full one. The run's best value (its lowest or
+  highest, the earliest of equals) is always one of them, and so are its first and last points.
+- Runs averaged into a group's mean: every run keeps the same steps (one every `stride` over the
+  steps of all of them, and each run's last step), so the mean at a kept step is over the same runs
+  as at full resolution.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+
+def m4_indices(steps: Sequence[int], values: Sequence[float | None], max_points: int) -> list[int]:
+    """Indices of the points to keep (all of them when there are at most `max_points`, or 0)."""
+    count = len(steps)
+    if max_points <= 0 or count <= max_points:
+        return list(range(count))
+    buckets = max(1, max_points // 4)
+    first_step, span = steps[0], steps[-1] - steps[0] + 1
+    keep = {0, count - 1}
+    bucket, low, high, start = -1, -1, -1, 0
+    for index, (step, value) in enumerate(zip(steps, values, strict=True)):
+        current = (step - first_step) * buckets // span
+        if current != bucket:
+            if bucket >= 0:
+                keep.update((start, index - 1, low, high))
+            bucket, low, high, start = current, -1, -1, index
+        if value is not None:
+            if low < 0 or value < values[low]:
+                low = index
+            if high < 0 or value > values[high]:
+                high = index
+    keep.update((start, count - 1, low, high))
+    keep.discard(-1)
+    return sorted(keep)
+
+
+def shared_stride(first_step: int, last_step: int, max_points: int) -> int:
+    """One step in how many that curves averaged together all keep (1: every step)."""
+    if max_points <= 0:
+        return 1
+    return max(1, math.ceil((last_step - first_step + 1) / max_points))
+
+
+def stride_indices(steps: Sequence[int], first_step: int, stride: int) -> list[int]:
+    """The points at first_step + k * stride, and the last point (a run's final value)."""
+    if stride <= 1:
+        return list(range(len(steps)))
+    keep = [i for i, step in enumerate(steps) if (step - first_step) % stride == 0]
+    if steps and (not keep or keep[-1] != len(steps) - 1):
+        keep.append(len(steps) - 1)
+    return keep
