@@ -89,38 +89,50 @@ def last_step(*, session: Session, run_id: int) -> int | None:
 
 def summaries(*, session: Session, run_ids: list[int]) -> dict[int, dict[str, dict[str, float | int | None]]]:
     """Per run and metric: the final value (at the last step) and the best value with its step,
-    best being the lowest for losses and times and the highest otherwise. One query for all runs."""
+    best being the lowest for losses and times and the highest otherwise, the earliest of equals.
+    One query for all runs: each metric's last step, lowest and highest value by aggregates (the
+    (run, name, step) index serves them without sorting every point), then the few points that
+    hold them."""
     if not run_ids:
         return {}
-    window = dict(partition_by=(MetricPoint.run_id, MetricPoint.name))
-    ranked = (
+    extremes = (
+        select(
+            MetricPoint.run_id,
+            MetricPoint.name,
+            func.max(MetricPoint.step).label("last_step"),
+            func.min(MetricPoint.value).label("lowest"),
+            func.max(MetricPoint.value).label("highest"),
+        )
+        .where(MetricPoint.run_id.in_(run_ids))
+        .group_by(MetricPoint.run_id, MetricPoint.name)
+        .cte("extremes")
+    )
+    rows = session.execute(
         select(
             MetricPoint.run_id,
             MetricPoint.name,
             MetricPoint.step,
             MetricPoint.value,
-            func.row_number().over(**window, order_by=MetricPoint.step.desc()).label("from_last"),
-            func.row_number()
-            .over(**window, order_by=(MetricPoint.value.asc().nulls_last(), MetricPoint.step))
-            .label("lowest"),
-            func.row_number()
-            .over(**window, order_by=(MetricPoint.value.desc().nulls_last(), MetricPoint.step))
-            .label("highest"),
+            extremes.c.last_step,
+            extremes.c.lowest,
+            extremes.c.highest,
+        )  # fmt: skip
+        .join(extremes, (MetricPoint.run_id == extremes.c.run_id) & (MetricPoint.name == extremes.c.name))
+        .where(
+            (MetricPoint.step == extremes.c.last_step)
+            | (MetricPoint.value == extremes.c.lowest)
+            | (MetricPoint.value == extremes.c.highest)
         )
-        .where(MetricPoint.run_id.in_(run_ids))
-        .subquery()
-    )
-    rows = session.execute(
-        select(ranked).where((ranked.c.from_last == 1) | (ranked.c.lowest == 1) | (ranked.c.highest == 1))
+        .order_by(MetricPoint.run_id, MetricPoint.name, MetricPoint.step)
     )
     result: dict[int, dict[str, dict[str, float | int | None]]] = {}
-    for row in rows:
-        entry = result.setdefault(row.run_id, {}).setdefault(row.name, {})
-        if row.from_last == 1:
-            entry["final"], entry["final_step"] = row.value, row.step
-        best_rank = row.lowest if direction(row.name) == "min" else row.highest
-        if best_rank == 1 and direction(row.name) is not None:
-            entry["best"], entry["best_step"] = row.value, row.step
+    for run_id, name, step, value, last_step, lowest, highest in rows:
+        entry = result.setdefault(run_id, {}).setdefault(name, {})
+        if step == last_step:
+            entry["final"], entry["final_step"] = value, step
+        best = {"min": lowest, "max": highest}.get(direction(name) or "")
+        if best is not None and value == best and "best" not in entry:  # in step order: the earliest
+            entry["best"], entry["best_step"] = value, step
     return result
 
 
@@ -138,8 +150,8 @@ def series(
         query = query.where(MetricPoint.name.in_(names))
     result: dict[int, dict[str, dict]] = {}
     current, steps, values, wall_times = None, [], [], []
-    for run_id, name, step, value, wall_time in session.execute(
-        query.order_by(MetricPoint.run_id, MetricPoint.name, MetricPoint.step)
+    for run_id, name, step, value, wall_time in _driver_rows(
+        session, query.order_by(MetricPoint.run_id, MetricPoint.name, MetricPoint.step)
     ):
         if (run_id, name) != current:
             current, steps, values, wall_times = (run_id, name), [], [], []
@@ -150,6 +162,22 @@ def series(
     if max_points > 0:
         _thin(result, max_points, aligned)
     return result
+
+
+def _driver_rows(session: Session, query) -> list[tuple]:
+    """The rows of a query of plain columns as the database driver gives them: for a comparison's
+    hundreds of thousands of points, SQLAlchemy's Row objects cost as much as the query itself."""
+    connection = session.connection()
+    compiled = query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.params
+    if compiled.positiontup is not None:
+        params = tuple(params[key] for key in compiled.positiontup)
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(compiled.string, params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 def _thin(result: dict[int, dict[str, dict]], max_points: int, aligned: bool) -> None:

@@ -19,8 +19,10 @@ from backend.api.deps import GroupBy, ReadAuth, RunIdValue, SessionDep, selected
 from backend.api.routes.runs import with_summaries
 from backend.crud import metrics as metrics_crud
 from backend.schemas.compare import Comparison
+from backend.models import Run
 from backend.schemas.run import RunPublic
 from backend.services.catalog import published_defaults
+from backend.services.finished_summaries import finished_summaries
 from backend.services.grouping import group_runs
 from backend.services.report_data import PREFERRED_METRICS, SETTING_METRICS
 
@@ -28,6 +30,7 @@ router = APIRouter(prefix="/compare", tags=["compare"])
 
 MAX_RUNS = 1000
 CHART_POINTS = 500  # per curve: about the width of a chart in pixels
+CHART_BUDGET = 100_000  # points in all: a thousand curves on one chart get 100 each
 GZIP_FROM_BYTES = 4096
 
 
@@ -52,6 +55,9 @@ def comparison_data(
         {"key": g.key, "label": g.label, "cell": g.cell, "run_ids": [run.id for run in g.runs]}
         for g in group_runs(runs, group_by, defaults=published_defaults(session))
     ]
+    if max_points > 0:
+        curves_asked = len(runs) * len(metric or metrics)
+        max_points = min(max_points, max(CHART_BUDGET // max(curves_asked, 1), 20))
     series = metrics_crud.series(
         session=session, run_ids=ids, names=metric, max_points=max_points, aligned=bool(group_by)
     )
@@ -60,8 +66,17 @@ def comparison_data(
         "series": series,
         "metrics": metrics,
         "max_points": max_points,
-        "time_origins": time_origins(session, public),
-        "seconds_per_epoch": metrics_crud.means(session=session, run_ids=ids, name="epoch_seconds"),
+        "time_origins": time_origins(session, runs, public),
+        "seconds_per_epoch": {
+            run_id: mean
+            for run_id, mean in finished_summaries.get(
+                session,
+                runs,
+                lambda ids: metrics_crud.means(session=session, run_ids=ids, name="epoch_seconds"),
+                kind="seconds_per_epoch",
+            ).items()
+            if mean is not None
+        },
         "group_by": list(group_by),
         "groups": groups,
     }
@@ -74,12 +89,14 @@ def main_metric(metrics: list[str]) -> list[str]:
     return (ordered or metrics)[:1]
 
 
-def time_origins(session: Session, runs: list[RunPublic]) -> dict[int, float]:
+def time_origins(session: Session, runs: list[Run], public: list[RunPublic]) -> dict[int, float]:
     """Where each run's relative time starts: when a worker started it, or the start of its first
     reported epoch if earlier (as backend/services/report_data.time_origin, over every metric)."""
-    found = metrics_crud.first_points(session=session, run_ids=[run.id for run in runs])
+    found = finished_summaries.get(
+        session, runs, lambda ids: metrics_crud.first_points(session=session, run_ids=ids), kind="first_points"
+    )
     origins = {}
-    for run in runs:
+    for run in public:
         firsts = found.get(run.id)
         if not firsts:
             continue
@@ -104,8 +121,9 @@ def compare(
         Query(
             ge=0,
             le=1_000_000,
-            description="Points per curve at most, keeping each stretch's first, last, lowest and highest "
-            "(with group_by: the same steps in every run); 0: every point (exports)",
+            description="Points per curve at most (fewer when the curves hold over 100,000 in all), "
+            "keeping each stretch's first, last, lowest and highest (with group_by: the same steps in every "
+            "run); 0: every point (exports). The answer's max_points says what was applied",
         ),
     ] = CHART_POINTS,
     curves: Annotated[

@@ -45,6 +45,7 @@ from backend.schemas.run import (
 )
 from backend.services import artifacts
 from backend.services.catalog import current_catalog
+from backend.services.finished_summaries import finished_summaries
 from backend.services.launcher import BrokerUnavailable, enqueue_run
 from trainboard.catalog import SpecInvalid
 from trainboard.settings import Settings
@@ -61,8 +62,11 @@ def _commit_and_notify(session: Session, hub, run: Run) -> RunPublic:
 
 
 def with_summaries(session: Session, runs: list[Run]) -> list[RunPublic]:
-    """Runs as returned by the API, each with the final and best value of its metrics."""
-    found = metrics_crud.summaries(session=session, run_ids=[run.id for run in runs])
+    """Runs as returned by the API, each with the final and best value of its metrics (a finished
+    run's kept in memory: backend/services/finished_summaries.py)."""
+    found = finished_summaries.get(
+        session, runs, lambda ids: metrics_crud.summaries(session=session, run_ids=ids), default={}
+    )
     public = []
     for run in runs:
         item = RunPublic.model_validate(run)
