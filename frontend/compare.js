@@ -5,14 +5,13 @@
 // The groups and their labels are the server's (GET /compare?group_by=..), as in the statistics.
 // The view lives in the URL: ?group=..|run_id=..&metric=..&x=epoch|time&group_by=..&band=std|ci|none.
 
-import { ApiError, download, errorText, getJSON, query, saveBlob } from "./api.js";
+import { ApiError, download, errorText, getJSON, query } from "./api.js";
+import { comparisonCurves, exportCSV } from "./compare-curves.js";
 import { loadStats } from "./compare-stats.js";
 import { $, clear, el, fmtMetric, fmtNumber, plotlyText, statusBadge, toast } from "./dom.js";
 import { band, color, draw, exportButtons, layout, line } from "./charts.js";
 import { isScript, recipe, recipeValue, specFields, valueLabel } from "./specs.js";
-import {
-  allMetrics, direction, groupCurve, metricLabel, resultMetrics, runCurve, summarize,
-} from "./stats.js";
+import { allMetrics, direction, metricLabel, resultMetrics, summarize } from "./stats.js";
 
 const REFRESH_MS = 4000;
 const X_AXES = ["epoch", "time"];
@@ -20,9 +19,10 @@ const BANDS = ["std", "ci", "none"];
 const BAND_TEXT = { std: "mean ± std", ci: "mean ± 95% CI", none: "mean" };
 
 let view = readView();
-let data = null; // {runs, series, group_by, groups}
-let plotted = []; // the curves of the main chart, for the CSV
+let data = null; // {runs, series (of the metric shown, thinned), metrics, time_origins, seconds_per_epoch, group_by, groups}
 let timer = null;
+// Beyond this many curves or points, lines without markers (a marker is an SVG node per point).
+const MARKERS_UP_TO = { curves: 20, points: 8000 };
 
 function readView() {
   const params = new URLSearchParams(location.search);
@@ -60,16 +60,25 @@ function words() {
 }
 
 function currentMetric() {
-  const metrics = allMetrics(data?.series);
-  return metrics.includes(view.metric) ? view.metric : resultMetrics(data?.series)[0] || metrics[0] || "";
+  const metrics = allMetrics(data?.metrics ?? []);
+  return metrics.includes(view.metric) ? view.metric : resultMetrics(data?.metrics ?? [])[0] || metrics[0] || "";
 }
+
+const selection = () => ({ run_id: view.runIds, group: view.group, group_by: view.groupBy });
 
 // --- loading ------------------------------------------------------------------------------------------
 
 async function load() {
   clearTimeout(timer);
   try {
-    data = await getJSON(`/compare${query({ run_id: view.runIds, group: view.group, group_by: view.groupBy })}`);
+    // The curves of the metric shown only (the server's choice until one is chosen), thinned to
+    // the chart's width; the summaries come exact with the runs.
+    const shown = view.metric ? { metric: view.metric } : { curves: "main" };
+    data = await getJSON(`/compare${query({ ...selection(), ...shown })}`);
+    if (view.metric && !data.metrics.includes(view.metric)) {
+      view.metric = ""; // a metric the runs do not report: the server's choice instead
+      return load();
+    }
   } catch (error) {
     showProblem(error instanceof ApiError && error.status === 404 ? errorText(error) : `Could not load the comparison: ${errorText(error)}`);
     return;
@@ -90,7 +99,7 @@ function showProblem(message) {
 
 function renderControls() {
   const metricSelect = $("#metric");
-  const metrics = allMetrics(data.series);
+  const metrics = allMetrics(data.metrics);
   clear(metricSelect, metrics.map((m) => el("option", { value: m }, metricLabel(m))));
   metricSelect.value = currentMetric();
   $("#x-axis").value = view.x;
@@ -124,7 +133,7 @@ function regrouped() {
 function bindControls() {
   $("#metric").addEventListener("change", (event) => {
     view.metric = event.target.value;
-    changed();
+    regrouped(); // the page holds the curves of the metric shown only
   });
   $("#x-axis").addEventListener("change", (event) => {
     view.x = event.target.value;
@@ -147,7 +156,14 @@ function bindControls() {
       toast("The browser refused the clipboard; copy the address bar.");
     }
   });
-  $("#export-csv").addEventListener("click", exportCSV);
+  $("#export-csv").addEventListener("click", async () => {
+    const metric = currentMetric();
+    try {
+      await exportCSV(selection(), metric, { x: view.x, band: view.band }, `${fileStem()}-${metric}.csv`);
+    } catch (error) {
+      toast(`Could not export the CSV: ${errorText(error)}`);
+    }
+  });
   $("#export-report").addEventListener("click", async () => {
     const button = $("#export-report");
     button.disabled = true;
@@ -191,12 +207,12 @@ function render() {
   }
   renderControls();
   const metric = currentMetric();
-  const metrics = resultMetrics(data.series, metric);
+  const metrics = resultMetrics(data.metrics, metric);
   if (metric && !metrics.includes(metric)) metrics.unshift(metric);
   const byId = new Map(runs.map((run) => [run.id, run]));
   const groups = data.groups.map((group) => ({ label: group.label, runs: group.run_ids.map((id) => byId.get(id)) }));
-  const rows = summarize(groups, data.series, metrics);
-  renderMain(groups, metric);
+  const rows = summarize(groups, data.series, metrics, data.seconds_per_epoch);
+  renderMain(metric);
   renderSummary(rows, metrics);
   renderArchitecture(rows, metric);
   renderEpochTime(rows);
@@ -205,40 +221,35 @@ function render() {
   loadStats(selection, data.group_by, metric);
 }
 
-function renderMain(groups, metric) {
+function renderMain(metric) {
   const grouped = data.group_by.length > 0;
   const step = words().step;
-  plotted = [];
+  const plotted = comparisonCurves(data, metric, { x: view.x, band: view.band });
+  const points = plotted.reduce((sum, { curve }) => sum + curve.steps.length, 0);
+  const mode = plotted.length <= MARKERS_UP_TO.curves && points <= MARKERS_UP_TO.points ? "lines+markers" : "lines";
   const traces = [];
-  groups.forEach((group, index) => {
-    const members = group.runs
-      .map((run) => runCurve(run, data.series[run.id], metric, view.x, group.label))
-      .filter(Boolean);
-    if (!members.length) return;
+  for (const { index, n, curve } of plotted) {
     const hex = color(index);
     if (!grouped) {
-      const curve = members[0];
-      plotted.push(curve);
       traces.push(line(curve.x, curve.y, curve.label, hex, {
+        mode,
         customdata: curve.steps,
         hovertemplate: `%{fullData.name}<br>${step} %{customdata}: %{y:.4g}${view.x === "time" ? "<br>%{x:.1f} s" : ""}<extra></extra>`,
       }));
-      return;
+      continue;
     }
-    const curve = clipBand(groupCurve(group.label, members, view.band), metric);
-    plotted.push(curve);
     const legendgroup = `g${index}`;
     if (curve.lower.some((v) => v !== null)) traces.push(band(curve.x, curve.lower, curve.upper, hex, legendgroup));
-    const n = members.length;
     traces.push(line(curve.x, curve.y, `${curve.label} (n=${n})`, hex, {
+      mode,
       legendgroup,
       customdata: curve.steps.map((step, i) => [step, curve.n[i], curve.lower[i] === null ? "" : `${fmtNumber(curve.lower[i])} – ${fmtNumber(curve.upper[i])}`]),
       hovertemplate: `%{fullData.name}<br>${step} %{customdata[0]}: %{y:.4g} (n=%{customdata[1]})<br>${BAND_TEXT[view.band]}: %{customdata[2]}<extra></extra>`,
     }));
-  });
+  }
   const xTitle = view.x === "epoch" ? step : "time since start (s)";
   const base = layout({ xTitle, yTitle: metricLabel(metric), height: 460 });
-  const lastEpoch = Math.max(0, ...plotted.flatMap((c) => c.steps));
+  const lastEpoch = Math.max(0, ...plotted.map(({ curve }) => curve.steps[curve.steps.length - 1]));
   draw($("#chart-main"), traces, {
     ...base,
     xaxis: { ...base.xaxis, ...(view.x === "epoch" && lastEpoch <= 20 ? { dtick: 1 } : {}) },
@@ -252,16 +263,6 @@ function renderMain(groups, metric) {
   $("#main-note").textContent = grouped
     ? `Each line is the mean over the runs of a group at each ${step}; the shaded band is ${view.band === "ci" ? "the 95% confidence interval of the mean (Student t)" : view.band === "std" ? "± one standard deviation" : "off"}.`
     : `Each line is one run. Group by a ${words().recipe} field to see means and bands across seeds.`;
-}
-
-// Accuracies, Dice and IoU lie in [0, 1], losses and times above 0: a band drawn beyond is noise
-// of a small n (the CSV keeps the same clipped band as the chart).
-function clipBand(curve, metric) {
-  const bounded = /accuracy|dice|iou/.test(metric);
-  const positive = /loss|seconds|lr|memory/.test(metric);
-  if (!bounded && !positive) return curve;
-  const clip = (v) => (v === null ? null : Math.max(0, bounded ? Math.min(1, v) : v));
-  return { ...curve, lower: curve.lower.map(clip), upper: curve.upper.map(clip) };
 }
 
 // "94.75% ± 3.89%", "0.4672 ± 0.088": the spread with two significant digits unless it is a percentage.
@@ -379,29 +380,6 @@ function renderRuns() {
       el("pre", { class: "spec" }, JSON.stringify(recipe(run), null, 2)))))));
   clear($("#compare-runs"), head, body);
   $("#runs-note").textContent = differing.length ? `columns: the fields in which the runs differ` : `the runs share one ${words().recipe}`;
-}
-
-// --- CSV ---------------------------------------------------------------------------------------------------
-
-function csvCell(value) {
-  if (value === null || value === undefined) return "";
-  let text = String(value);
-  if (/^[=+\-@\t\r]/.test(text) && typeof value === "string") text = `'${text}`; // no formulas in spreadsheets
-  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}
-
-function exportCSV() {
-  const metric = currentMetric();
-  const header = ["series", "run_ids", "metric", "epoch", view.x === "epoch" ? "epoch_x" : "seconds_since_start", "value",
-    "band_lower", "band_upper", "n"];
-  const lines = [header.join(",")];
-  for (const curve of plotted) {
-    curve.steps.forEach((step, i) => {
-      lines.push([curve.label, curve.runIds.join(" "), metric, step, curve.x[i], curve.y[i], curve.lower[i] ?? "",
-        curve.upper[i] ?? "", curve.n[i]].map(csvCell).join(","));
-    });
-  }
-  saveBlob(new Blob([`${lines.join("\n")}\n`], { type: "text/csv" }), `${fileStem()}-${metric}.csv`);
 }
 
 // --- start ---------------------------------------------------------------------------------------------------

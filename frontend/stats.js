@@ -52,11 +52,12 @@ export function timeOrigin(run, series) {
   return started !== null && Number.isFinite(started) ? Math.min(first, started) : first;
 }
 
-// {label, runIds, steps, x, y, lower, upper, n} for one run's metric against epoch or time.
-export function runCurve(run, series, metric, xAxis, label) {
+// {label, runIds, steps, x, y, lower, upper, n} for one run's metric against epoch or time; `origin`:
+// where the run's time starts, when the server says (GET /compare's time_origins, over every metric).
+export function runCurve(run, series, metric, xAxis, label, origin = undefined) {
   const found = series?.[metric];
   if (!found || !found.steps.length) return null;
-  const origin = xAxis === "time" ? timeOrigin(run, series) ?? 0 : 0;
+  origin = xAxis === "time" ? origin ?? timeOrigin(run, series) ?? 0 : 0;
   const x = xAxis === "time" ? found.wall_times.map((t) => t - origin) : found.steps.slice();
   return { label, runIds: [run.id], steps: found.steps.slice(), x, y: found.values.slice(), lower: [], upper: [],
     n: found.steps.map(() => 1) };
@@ -86,10 +87,17 @@ export function groupCurve(label, curves, band) {
   return result;
 }
 
-// The metrics measuring a result, `first` first, then the preferred order.
-export function resultMetrics(seriesByRun, first) {
+// The metric names of GET /compare's `metrics`, or of a {run id: {metric: series}} map.
+function metricNames(source) {
+  if (Array.isArray(source)) return new Set(source);
   const names = new Set();
-  for (const perRun of Object.values(seriesByRun || {})) for (const name of Object.keys(perRun)) names.add(name);
+  for (const perRun of Object.values(source || {})) for (const name of Object.keys(perRun)) names.add(name);
+  return names;
+}
+
+// The metrics measuring a result, `first` first, then the preferred order.
+export function resultMetrics(source, first) {
+  const names = metricNames(source);
   for (const name of SETTING_METRICS) names.delete(name);
   const ordered = [...PREFERRED_METRICS.filter((m) => names.has(m)), ...[...names].filter((m) => !PREFERRED_METRICS.includes(m)).sort()];
   if (first && ordered.includes(first)) {
@@ -99,10 +107,9 @@ export function resultMetrics(seriesByRun, first) {
   return ordered;
 }
 
-export function allMetrics(seriesByRun) {
-  const names = new Set();
-  for (const perRun of Object.values(seriesByRun || {})) for (const name of Object.keys(perRun)) names.add(name);
-  return [...resultMetrics(seriesByRun), ...SETTING_METRICS.filter((m) => names.has(m))];
+export function allMetrics(source) {
+  const names = metricNames(source);
+  return [...resultMetrics(source), ...SETTING_METRICS.filter((m) => names.has(m))];
 }
 
 // Best value (lowest for losses and times; the earliest of equals), its step, and the final value.
@@ -121,23 +128,35 @@ export function secondsPerEpoch(series) {
   return series?.epoch_seconds ? meanStd(series.epoch_seconds.values).mean : null;
 }
 
-// One row per group: n, best/final mean±std of each metric, epoch of best (first metric), s/epoch.
-export function summarize(groups, seriesByRun, metrics) {
+// A run's best, its step and its final value: the server's, computed over every point (the curves may
+// be thinned), or from the series when the run has no summary of the metric.
+function exactResult(run, series, metric) {
+  const summary = run.summary?.[metric];
+  if (summary && summary.best !== null && summary.best !== undefined) {
+    return { best: summary.best, bestStep: summary.best_step, final: summary.final };
+  }
+  return runResult(series, metric);
+}
+
+// One row per group: n, best/final mean±std of each metric, epoch of best (first metric), s/epoch;
+// `seconds`: GET /compare's seconds_per_epoch (the mean over every epoch), else from the series.
+export function summarize(groups, seriesByRun, metrics, seconds = null) {
   return groups.map((group) => {
     const perRun = group.runs.map((run) => seriesByRun[run.id] || {});
     const values = {};
     for (const metric of metrics) {
-      const results = perRun.map((series) => runResult(series, metric));
+      const results = group.runs.map((run, i) => exactResult(run, perRun[i], metric));
       values[metric] = { best: meanStd(results.map((r) => r.best)), final: meanStd(results.map((r) => r.final)) };
     }
-    const first = metrics.length ? perRun.map((series) => runResult(series, metrics[0])) : [];
+    const first = metrics.length ? group.runs.map((run, i) => exactResult(run, perRun[i], metrics[0])) : [];
+    const perEpoch = group.runs.map((run, i) => (seconds ? seconds[run.id] ?? null : secondsPerEpoch(perRun[i])));
     return {
       label: group.label,
       runs: group.runs,
       n: group.runs.length,
       metrics: values,
       bestStep: meanStd(first.map((r) => r.bestStep)),
-      secondsPerEpoch: meanStd(perRun.map(secondsPerEpoch)),
+      secondsPerEpoch: meanStd(perEpoch),
       paramCount: meanStd(group.runs.map((r) => r.param_count)).mean,
       macs: meanStd(group.runs.map((r) => r.macs)).mean,
     };

@@ -10,7 +10,8 @@ import math
 import statistics
 
 from backend.services.downsample import m4_indices
-from tests.utils.factories import API, post_points, track_run
+from tests.utils.factories import API, finish_run, post_points, track_run
+from trainboard.limits import SCRIPT_LOST
 
 STEPS = 2000
 
@@ -120,3 +121,23 @@ def test_m4_keeps_short_curves_whole_and_copes_with_missing_values():
     known = [v for v in values if v is not None]
     assert values.index(min(known)) in kept and values.index(max(known)) in kept
     assert 399 in kept and 400 in kept  # the ends of the stretches, missing values or not
+
+
+def test_a_finished_runs_summary_is_kept_and_a_revived_run_is_read_again(client, monkeypatch):
+    from backend.services import finished_summaries as kept
+
+    monkeypatch.setattr(kept, "SETTLE_SECONDS", 0)
+    run = track_run(client, name="script", group="kept", config={})
+    post_points(client, run["id"], [{"name": "test_accuracy", "step": 1, "value": 0.5}])
+    finish_run(client, run["id"], "failed", error=f"{SCRIPT_LOST} (by hand)")  # as the recovery sweep does
+    first = client.get(f"{API}/compare", params={"group": "kept"}).json()
+    assert first["runs"][0]["summary"]["test_accuracy"]["best"] == 0.5
+    assert client.get(f"{API}/compare", params={"group": "kept"}).json()["runs"] == first["runs"]  # from memory
+
+    # Its script was only cut off: its next heartbeat revives it, and its new points count.
+    response = client.post(f"{API}/runs/{run['id']}/heartbeat", json={"attempt": 1})
+    assert response.status_code == 200, response.text
+    post_points(client, run["id"], [{"name": "test_accuracy", "step": 2, "value": 0.9}])
+    finish_run(client, run["id"])
+    again = client.get(f"{API}/compare", params={"group": "kept"}).json()["runs"][0]["summary"]["test_accuracy"]
+    assert again == {"final": 0.9, "final_step": 2, "best": 0.9, "best_step": 2}
