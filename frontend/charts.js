@@ -1,10 +1,24 @@
 // Plotly charts with one look: layout defaults, colours, bands, image export. plotly.js is the
-// classic script /vendor/plotly.min.js (served from the installed Python package), loaded first.
+// classic script /vendor/plotly.min.js (served from the installed Python package), loaded first,
+// or by loadPlotly() where a page starts its requests while the browser evaluates it.
 // Labels from data go through plotlyText() before they reach Plotly.
 
 import { el, plotlyText } from "./dom.js";
 
-const Plotly = window.Plotly;
+const PLOTLY_SRC = "/vendor/plotly.min.js";
+let plotlyLoaded = null;
+
+// Resolves once window.Plotly is there, adding its script to the page if no script has it.
+export function loadPlotly() {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  plotlyLoaded ??= new Promise((resolve, reject) => {
+    const script = document.querySelector(`script[src="${PLOTLY_SRC}"]`)
+      ?? document.head.appendChild(Object.assign(document.createElement("script"), { src: PLOTLY_SRC }));
+    script.addEventListener("load", () => resolve(window.Plotly));
+    script.addEventListener("error", () => reject(new Error("plotly.js did not load")));
+  });
+  return plotlyLoaded;
+}
 
 export const PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#db2777", "#65a30d",
   "#4f46e5", "#a16207"];
@@ -39,7 +53,7 @@ export function layout({ xTitle = "", yTitle = "", height = 320, ...extra } = {}
 }
 
 export function draw(node, traces, chartLayout) {
-  return Plotly.react(node, traces, chartLayout, CONFIG);
+  return window.Plotly.react(node, traces, chartLayout, CONFIG);
 }
 
 // A line with markers; `name` is data (a run name), shown as text.
@@ -77,7 +91,7 @@ export function band(x, lower, upper, hex, legendgroup) {
 
 // PNG and SVG buttons for a chart.
 export function exportButtons(node, filename) {
-  const save = (format) => Plotly.downloadImage(node, {
+  const save = (format) => window.Plotly.downloadImage(node, {
     format, filename, scale: format === "png" ? 2 : 1, width: node.clientWidth || 900, height: node.clientHeight || 420,
   });
   return el("span", { class: "export-buttons" },
@@ -86,5 +100,5 @@ export function exportButtons(node, filename) {
 }
 
 export function purge(node) {
-  Plotly.purge(node);
+  window.Plotly.purge(node);
 }

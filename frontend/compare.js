@@ -9,7 +9,7 @@ import { ApiError, download, errorText, getJSON, query } from "./api.js";
 import { comparisonCurves, exportCSV } from "./compare-curves.js";
 import { loadStats } from "./compare-stats.js";
 import { $, clear, el, fmtMetric, fmtNumber, plotlyText, statusBadge, toast } from "./dom.js";
-import { band, color, draw, exportButtons, layout, line } from "./charts.js";
+import { band, color, draw, exportButtons, layout, line, loadPlotly } from "./charts.js";
 import { isScript, recipe, recipeValue, specFields, valueLabel } from "./specs.js";
 import { allMetrics, direction, metricLabel, resultMetrics, summarize } from "./stats.js";
 
@@ -74,7 +74,8 @@ async function load() {
     // The curves of the metric shown only (the server's choice until one is chosen), thinned to
     // the chart's width; the summaries come exact with the runs.
     const shown = view.metric ? { metric: view.metric } : { curves: "main" };
-    data = await getJSON(`/compare${query({ ...selection(), ...shown })}`);
+    // plotly.js is evaluated while the server answers.
+    [data] = await Promise.all([getJSON(`/compare${query({ ...selection(), ...shown })}`), loadPlotly()]);
     if (view.metric && !data.metrics.includes(view.metric)) {
       view.metric = ""; // a metric the runs do not report: the server's choice instead
       return load();
