@@ -4,6 +4,9 @@ grouped by a registry entry (GET /compare?group_by=... gives the groups and thei
 
 from __future__ import annotations
 
+import csv
+import io
+
 import httpx
 import pytest
 
@@ -72,3 +75,35 @@ def test_chart_summary_and_statistics_name_the_groups_alike(page, stack):
     assert sorted(statistics) == sorted(summary)
     assert SGD in page.locator("#stats-verdict").inner_text()  # ranked first by the server
     screenshot(page, "compare-grouped-by-optimizer")
+
+
+def test_long_runs_are_drawn_thinned_with_their_exact_best_and_exported_whole(page, stack):
+    """Two script runs of 3,000 steps: the chart gets at most 500 points a curve (the spike that
+    is each run's best among them), the summary shows the exact best and final values, and the
+    CSV has every step."""
+    steps = 3000
+    with httpx.Client(base_url=f"{stack.api_url}/api/v1", timeout=60) as api:
+        for index, spike_at in enumerate((1234, 2345)):
+            body = {"name": f"long {index}", "group": "long runs", "config": {"seed": index}}
+            run = api.post("/runs/track", json=body).raise_for_status().json()
+            points = [
+                {"name": "test_accuracy", "step": s, "value": 0.99 if s == spike_at else 0.5 + (s % 50) / 1000}
+                for s in range(1, steps + 1)
+            ]
+            api.post(f"/runs/{run['id']}/metrics", json={"attempt": 1, "points": points}).raise_for_status()
+            api.post(f"/runs/{run['id']}/finish", json={"attempt": 1, "status": "completed"}).raise_for_status()
+
+    page.goto("/compare.html?group=long+runs")
+    page.locator("#summary tbody tr").first.wait_for()
+    traces = page.evaluate("document.getElementById('chart-main').data.map((t) => ({x: t.x, y: t.y}))")
+    assert len(traces) == 2
+    for trace, spike_at in zip(traces, (1234, 2345), strict=True):
+        assert len(trace["x"]) <= 502 and trace["x"][0] == 1 and trace["x"][-1] == steps
+        assert trace["y"][trace["x"].index(spike_at)] == 0.99  # the best point is drawn
+    cells = page.locator("#summary tbody tr").first.locator("td.num").all_inner_texts()
+    assert cells[1:3] == ["99.00%", "50.00%"]  # best and final test accuracy, over every step
+
+    with page.expect_download() as csv_download:
+        page.locator("#export-csv").click()
+    table = list(csv.DictReader(io.StringIO(csv_download.value.path().read_text())))
+    assert len(table) == 2 * steps  # every point, not the chart's
