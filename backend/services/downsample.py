@@ -13,6 +13,7 @@ hundred points per curve rather than every step (issue 13).
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Sequence
 
 
@@ -23,6 +24,8 @@ def m4_indices(steps: Sequence[int], values: Sequence[float | None], max_points:
         return list(range(count))
     buckets = max(1, max_points // 4)
     first_step, span = steps[0], steps[-1] - steps[0] + 1
+    if None not in values:
+        return _m4_complete(steps, values, buckets, first_step, span)
     keep = {0, count - 1}
     bucket, low, high, start = -1, -1, -1, 0
     for index, (step, value) in enumerate(zip(steps, values, strict=True)):
@@ -38,6 +41,21 @@ def m4_indices(steps: Sequence[int], values: Sequence[float | None], max_points:
                 high = index
     keep.update((start, count - 1, low, high))
     keep.discard(-1)
+    return sorted(keep)
+
+
+def _m4_complete(steps: Sequence[int], values: Sequence[float], buckets: int, first_step: int, span: int) -> list[int]:
+    """M4 of a curve without missing values, each stretch found by bisection and its extremes by
+    min()/max() over a slice (the earliest of equals, as list.index gives it)."""
+    keep = {0, len(steps) - 1}
+    start = 0
+    for bucket in range(buckets):
+        # The first index of the next stretch: steps with (step - first) * buckets // span > bucket.
+        end = bisect_left(steps, first_step + -(-(bucket + 1) * span // buckets), start)
+        if end > start:
+            stretch = values[start:end]
+            keep.update((start, end - 1, start + stretch.index(min(stretch)), start + stretch.index(max(stretch))))
+        start = end
     return sorted(keep)
 
 
