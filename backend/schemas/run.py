@@ -47,6 +47,7 @@ class RunPublic(BaseModel):
     device_name: str | None
     environment: dict[str, Any] | None
     attempt: int
+    handbacks: int = Field(default=0, description="Executions handed back on a worker's graceful stop: no attempt used")
     epochs_completed: int
     cancel_requested: bool
     error: str | None

@@ -2,9 +2,10 @@
 
 Every few seconds (and at start-up) the API
 - gives back to the queue each running run whose worker stopped heart-beating (killed, machine
-  lost), up to `max_attempts`, after which the run fails with the reason; the next worker
-  resumes it from its last checkpoint; a run reported by its own script is never queued: lost,
-  it fails ("the script stopped reporting"), and its script's next heartbeat revives it;
+  lost), up to `max_attempts` such crashes (a handback on SIGTERM costs none), after which the
+  run fails with the reason; the next worker resumes it from its last checkpoint; a run reported
+  by its own script is never queued: lost, it fails ("the script stopped reporting"), and its
+  script's next heartbeat revives it;
 - enqueues again each queued run the broker does not hold (a restarted Redis without
   persistence, a message lost with a killed worker).
 A second message for a run is harmless: only one worker can claim it.
@@ -45,6 +46,12 @@ class RecoveryReport:
     reenqueued: list[int] = field(default_factory=list)  # queued runs the broker did not hold
 
 
+def crashes(run: Run) -> int:
+    """Executions that used up an attempt, this one included: all but those its worker handed back
+    on a graceful stop (SIGTERM), which are routine restarts, not failures."""
+    return run.attempt - (run.handbacks or 0)
+
+
 def release_stale_runs(session: Session, settings: Settings) -> RecoveryReport:
     report = RecoveryReport()
     now = utcnow()
@@ -64,7 +71,7 @@ def release_stale_runs(session: Session, settings: Settings) -> RecoveryReport:
                 f"{SCRIPT_LOST}: no heartbeat from {run.worker_host or 'its host'} "
                 f"since {last_seen:%Y-%m-%d %H:%M:%S} UTC"))
             target = report.failed
-        elif run.attempt >= settings.max_attempts:
+        elif crashes(run) >= settings.max_attempts:
             values = dict(status=RunStatus.failed.value, finished_at=now, updated_at=now, error=(
                 f"worker lost: no heartbeat from {run.worker_host} since {last_seen:%Y-%m-%d %H:%M:%S} UTC, "
                 f"and all {settings.max_attempts} attempts are used"))

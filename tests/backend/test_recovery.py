@@ -68,6 +68,26 @@ def test_past_its_attempts_a_lost_run_fails_with_the_reason(client, migrated):
     assert "worker lost" in failed["error"] and f"all {migrated.max_attempts} attempts" in failed["error"]
 
 
+def test_handbacks_do_not_count_toward_the_attempt_limit_but_crashes_do(client, migrated):
+    """A worker stopped with SIGTERM hands its run back (routine restarts): that costs no attempt.
+    Only executions that ended in a lost heartbeat (a crash) use up the run's attempts."""
+    run = create_run(client)
+    for handback in range(1, migrated.max_attempts + 2):  # more handbacks than attempts allowed
+        lease = start_run(client, run["id"], worker_host=f"w{handback}")["attempt"]
+        released = client.post(f"{API}/runs/{run['id']}/release", json={"attempt": lease, "reason": "shutdown"})
+        assert released.status_code == 200 and released.json()["handbacks"] == handback
+    for crash in range(1, migrated.max_attempts):
+        start_run(client, run["id"], worker_host=f"crash{crash}")
+        age_heartbeat(client, run["id"], 60)
+        assert run_sweep(client).requeued == [run["id"]], f"crash {crash} of {migrated.max_attempts} allowed"
+    start_run(client, run["id"], worker_host="last")
+    age_heartbeat(client, run["id"], 60)
+    assert run_sweep(client).failed == [run["id"]]
+    failed = get(client, run["id"])
+    assert failed["status"] == "failed" and f"all {migrated.max_attempts} attempts" in failed["error"]
+    assert failed["attempt"] == 2 * migrated.max_attempts + 1 and failed["handbacks"] == migrated.max_attempts + 1
+
+
 def test_a_lost_run_with_a_cancel_request_ends_cancelled(client):
     run = create_run(client)
     start_run(client, run["id"])
