@@ -5,6 +5,11 @@ built-in zoo from `trainboard` itself, a plugin's entries from the plugin's dist
 goes to the queue named by the packages its model and dataset come from, and a worker consumes
 the queue of every package, and of every pair of packages, it has loaded: so a run reaches only
 the workers that have both its model and its dataset, and the broker balances it among them.
+
+A run going back to the queue (its worker was lost, or handed it back on SIGTERM) goes to the
+`.resumed` twin of its queue. Each worker consumes every `.resumed` queue before the queues of new
+runs, and both brokers are set to poll queues in that order (`trainboard.broker`), so a resumed run
+is the next one any free worker takes, ahead of runs queued before it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections.abc import Iterable
 TRAIN_RUN_TASK = "trainboard.train_run"
 BUILTIN_PACKAGE = "trainboard"
 QUEUE_PREFIX = "trainboard."
+RESUMED_SUFFIX = ".resumed"
 
 
 def queue_for(packages: Iterable[str]) -> str:
@@ -29,6 +35,17 @@ def queues_of(packages: Iterable[str]) -> list[str]:
     """Every queue a worker with these packages consumes: each package and each pair of them."""
     names = sorted(set(packages))
     return [queue_for(combo) for size in (1, 2) for combo in itertools.combinations(names, size)]
+
+
+def resumed(queue: str) -> str:
+    """The queue of runs going back to `queue` after an interrupted execution: consumed first."""
+    return queue + RESUMED_SUFFIX
+
+
+def consumed_in_order(queues: Iterable[str]) -> list[str]:
+    """The order a worker consumes its queues in: every resumed queue, then the queues of new runs."""
+    queues = list(dict.fromkeys(queues))
+    return [*map(resumed, queues), *queues]
 
 
 DEFAULT_QUEUE = queue_for([BUILTIN_PACKAGE])

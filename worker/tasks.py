@@ -11,10 +11,11 @@ import traceback
 from pathlib import Path
 
 from billiard.process import current_process
+from celery.app.amqp import Queues
 from celery.exceptions import Reject
 from celery.signals import celeryd_after_setup, worker_process_init, worker_ready, worker_shutdown, worker_shutting_down
 
-from trainboard.queues import TRAIN_RUN_TASK
+from trainboard.queues import TRAIN_RUN_TASK, consumed_in_order
 from trainboard.settings import get_settings
 from worker.catalog import CatalogPublisher, worker_catalog, worker_queues
 from worker.celery_app import app
@@ -31,10 +32,19 @@ SHUTDOWN_SIGNAL = signal.SIGUSR2
 @celeryd_after_setup.connect
 def _consume_the_queues_of_loaded_packages(sender, instance, **_kwargs) -> None:
     """Loads the plugins (built-in zoo included), then consumes the queue of each package and pair
-    of packages loaded: runs reach only workers that have their model and their dataset."""
-    for queue in worker_queues():
-        instance.app.amqp.queues.select_add(queue)
-    log.info("worker %s consumes %s", sender, ", ".join(sorted(instance.app.amqp.queues)))
+    of packages loaded: runs reach only workers that have their model and their dataset. Resumed
+    runs' queues first: the broker hands out a resumed run before any new one."""
+    queues = instance.app.amqp.queues
+    consume_in_order(queues, consumed_in_order(worker_queues()))
+    log.info("worker %s consumes, in this order: %s", sender, ", ".join(queues.consume_from))
+
+
+def consume_in_order(queues: Queues, names: list[str]) -> None:
+    """Consume exactly these queues, in this order (Celery's consumer declares them so; Celery's
+    default queue, added first, would otherwise stay ahead of the resumed queues)."""
+    for name in names:
+        queues.select_add(name)
+    queues.select(names)
 
 
 _publisher: CatalogPublisher | None = None

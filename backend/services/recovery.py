@@ -8,6 +8,7 @@ Every few seconds (and at start-up) the API
   script's next heartbeat revives it;
 - enqueues again each queued run the broker does not hold (a restarted Redis without
   persistence, a message lost with a killed worker).
+A run that was started before goes to its queue's resumed twin: workers take it before new runs.
 A second message for a run is harmless: only one worker can claim it.
 """
 
@@ -24,7 +25,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from trainboard.queues import DEFAULT_QUEUE
+from trainboard.queues import DEFAULT_QUEUE, resumed
 from trainboard.settings import Settings
 from trainboard.limits import SCRIPT_LOST
 from backend.models import Run, RunSource, RunStatus
@@ -111,17 +112,17 @@ def sweep(
     with factory() as session:
         report = release_stale_runs(session, settings) if release_stale else RecoveryReport()
         queued = session.execute(
-            select(Run.id, Run.updated_at, Run.queue).where(
+            select(Run.id, Run.updated_at, Run.queue, Run.attempt).where(
                 Run.status == RunStatus.queued.value, Run.source == RunSource.worker.value
             )
         ).all()
-    queues = {queue or DEFAULT_QUEUE for _, _, queue in queued}
+    queues = {name for *_, queue, _ in queued for name in (queue or DEFAULT_QUEUE, resumed(queue or DEFAULT_QUEUE))}
     held = broker_queue.queued_run_ids(settings.resolved_broker_url, queues) if queued else set()
     now = utcnow()
-    for run_id, updated_at, queue in queued:
+    for run_id, updated_at, queue, attempt in queued:
         if run_id in report.requeued or (held is not None and run_id not in held and now - updated_at > ENQUEUE_GRACE):
             try:
-                enqueue_run(celery, run_id, queue)
+                enqueue_run(celery, run_id, queue, resuming=attempt > 0)
                 report.reenqueued.append(run_id)
             except BrokerUnavailable as exc:
                 log.warning("recovery: cannot enqueue run %s yet: %s", run_id, exc)

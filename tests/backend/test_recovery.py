@@ -25,7 +25,7 @@ from tests.utils.factories import (
     track_run,
 )
 from trainboard.broker import create_celery
-from trainboard.queues import DEFAULT_QUEUE
+from trainboard.queues import DEFAULT_QUEUE, resumed
 
 
 def age_heartbeat(client, run_id: int, seconds: float) -> None:
@@ -53,7 +53,8 @@ def test_a_run_whose_worker_died_is_queued_again_and_resumed_by_the_next(client,
     report = run_sweep(client)
     assert report.requeued == [run["id"]] and report.reenqueued == [run["id"]]
     assert get(client, run["id"])["status"] == "queued"
-    assert queued_messages(migrated) == before + 1
+    # Into the queue that workers consume before the one of new runs: resumed runs go first.
+    assert queued_messages(migrated, resumed(DEFAULT_QUEUE)) == 1 and queued_messages(migrated) == before
     assert start_run(client, run["id"], worker_host="w2")["attempt"] == 2
 
 
@@ -112,6 +113,21 @@ def test_queued_runs_the_broker_lost_are_enqueued_again(client, migrated):
     assert run_sweep(client).reenqueued == []  # held now: not sent twice
 
 
+def test_a_started_run_the_broker_lost_is_enqueued_again_as_resumed(client, migrated):
+    run = create_run(client)
+    lease = start_run(client, run["id"])["attempt"]
+    client.post(f"{API}/runs/{run['id']}/release", json={"attempt": lease, "reason": "shutdown"})
+    with client.app.state.celery.connection_for_write() as connection:  # the broker loses its messages
+        for queue in (DEFAULT_QUEUE, resumed(DEFAULT_QUEUE)):
+            connection.default_channel.queue_purge(queue)
+    with client.app.state.session_factory() as session:
+        session.execute(update(Run).values(updated_at=utcnow() - timedelta(minutes=1)))
+        session.commit()
+    assert run_sweep(client).reenqueued == [run["id"]]
+    assert broker_queue.queued_run_ids(migrated.resolved_broker_url, [resumed(DEFAULT_QUEUE)]) == {run["id"]}
+    assert run_sweep(client).reenqueued == []  # held now: not sent twice
+
+
 def test_a_worker_that_lost_its_lease_is_refused(client):
     run = create_run(client)
     first = start_run(client, run["id"], worker_host="w1")
@@ -143,7 +159,7 @@ def test_release_hands_a_running_run_back_to_the_queue(client, migrated):
     before = queued_messages(migrated)
     released = client.post(f"{API}/runs/{run['id']}/release", json={"attempt": 1, "reason": "shutdown"})
     assert released.status_code == 200 and released.json()["status"] == "queued"
-    assert queued_messages(migrated) == before + 1
+    assert queued_messages(migrated, resumed(DEFAULT_QUEUE)) == 1 and queued_messages(migrated) == before
     assert client.post(f"{API}/runs/{run['id']}/release", json={"attempt": 1}).status_code == 409  # not running now
 
 

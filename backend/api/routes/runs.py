@@ -293,7 +293,7 @@ def release_run(run: RunDep, body: RunRelease, session: SessionDep, hub: HubDep,
         raise HTTPException(status_code=409, detail=str(exc)) from exc
     public = _commit_and_notify(session, hub, run)
     try:
-        enqueue_run(celery, run.id, run.queue)
+        enqueue_run(celery, run.id, run.queue, resuming=True)  # ahead of new runs
     except BrokerUnavailable:
         pass  # the run is queued in the database: the recovery sweep enqueues it when the broker is back
     return public
