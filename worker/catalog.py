@@ -23,6 +23,7 @@ from trainboard.plugins import (
     package_version,
 )
 from trainboard.queues import queues_of
+from worker.devices import gpu_count
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +48,10 @@ def describe_dataset(entry: DatasetEntry) -> DatasetInfo:
 
 
 def worker_queues() -> list[str]:
-    """The queues of every package, and pair of packages, this worker has loaded (`trainboard.queues`)."""
+    """The queues of every package, and pair of packages, this worker has loaded, and their
+    GPU-only twins when it has a GPU (`trainboard.queues`)."""
     load_plugins()
-    return queues_of(loaded_packages())
+    return queues_of(loaded_packages(), gpu=gpu_count() > 0)
 
 
 def _environment() -> dict:
@@ -60,7 +62,7 @@ def _environment() -> dict:
         "torch_version": torch.__version__,
         "cuda_version": torch.version.cuda,
         # Counted without initialising CUDA: pool processes are forked from this one.
-        "gpus": torch.cuda.device_count() if torch.cuda.is_available() else 0,
+        "gpus": gpu_count(),
     }
 
 

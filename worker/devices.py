@@ -9,6 +9,13 @@ from __future__ import annotations
 _assigned: str | None = None
 
 
+def gpu_count() -> int:
+    """The GPUs this worker sees, counted without initialising CUDA (pool processes fork from it)."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def assign_device(process_index: int) -> str:
     import torch
 

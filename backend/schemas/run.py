@@ -54,6 +54,9 @@ class RunPublic(BaseModel):
     param_count: int | None = Field(description="Measured by the worker when the run starts")
     macs: int | None
     queue: str | None = Field(default=None, description="The Celery queue it is routed to")
+    waiting_for: str | None = Field(
+        default=None, description="Why a queued run waits: no online worker can take it (no GPU, a package missing)"
+    )
     study_id: int | None = Field(default=None, description="The study the run belongs to")
     cell: dict[str, Any] | None = Field(default=None, description="Its grid cell in the study: {'model.norm': 'batch'}")
     summary: dict[str, MetricSummary] = Field(

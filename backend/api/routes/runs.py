@@ -46,6 +46,7 @@ from backend.schemas.run import (
 from backend.services import artifacts
 from backend.services.catalog import current_catalog
 from backend.services.launcher import BrokerUnavailable, enqueue_run
+from backend.services.routing import with_reasons
 from trainboard.catalog import SpecInvalid
 from trainboard.settings import Settings
 
@@ -95,12 +96,13 @@ def create_run(run_in: RunCreate, session: SessionDep, celery: CeleryDep, settin
         session.delete(run)
         session.commit()
         raise HTTPException(status_code=503, detail=f"run not submitted: {exc}") from exc
-    return RunPublic.model_validate(run)
+    return with_reasons(session, settings, [run], [RunPublic.model_validate(run)])[0]
 
 
 @router.get("", dependencies=[ReadAuth])
 def list_runs(
     session: SessionDep,
+    settings: SettingsDep,
     status: Annotated[list[RunStatus] | None, Query(description="Any of these statuses")] = None,
     group: Annotated[str | None, Query(max_length=200)] = None,
     name: Annotated[str | None, Query(max_length=200, description="Name contains")] = None,
@@ -125,7 +127,7 @@ def list_runs(
         offset=offset,
         limit=limit,
     )
-    return RunsPublic(data=with_summaries(session, runs), count=total)
+    return RunsPublic(data=with_reasons(session, settings, runs, with_summaries(session, runs)), count=total)
 
 
 # Script runs: created and reported by the user's own script (the Python client), never queued.
@@ -195,8 +197,9 @@ def resume_run(run_id: RunId, body: RunResume, session: SessionDep, hub: HubDep,
 
 
 @router.get("/{run_id}", dependencies=[ReadAuth])
-def read_run(run: RunDep, session: SessionDep) -> RunPublic:
-    return with_summaries(session, [run])[0]
+def read_run(run: RunDep, session: SessionDep, settings: SettingsDep) -> RunPublic:
+    """The run, with its metrics' summary and, queued, why no online worker takes it (if none can)."""
+    return with_reasons(session, settings, [run], with_summaries(session, [run]))[0]
 
 
 @router.post("/{run_id}/cancel", dependencies=[WriteAuth])
