@@ -217,6 +217,22 @@ def test_show_prints_fields_and_spec(api_url):
     assert assert_one_line_error(invoke("show", "999"), "run 999 not found") == "error: run 999 not found"
 
 
+def test_submit_ls_and_show_say_why_a_run_no_worker_can_take_waits(api_url):
+    """The test worker has no GPU: a cuda run waits for one, and every view says so."""
+    result = invoke("submit", *SPEC_ARGS, "--set", "device=cuda", "--name", "on gpu")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == "submitted run 1: on gpu (queued: waiting for a worker with a GPU)"
+    post_run(api_url, "on any device")
+
+    lines = invoke("ls").stdout.splitlines()
+    assert "on any device" in lines[1] and "queued!" not in lines[1]  # a worker takes it when free
+    assert "on gpu" in lines[2] and "queued!" in lines[2]
+    assert lines[-2:] == ["! run 1: waiting for a worker with a GPU", "2 of 2 runs"]
+
+    shown = invoke("show", "1").stdout
+    assert "  status    queued: waiting for a worker with a GPU\n" in shown
+
+
 def test_ls_show_and_cancel_tell_script_runs_apart(api_url):
     post_run(api_url, "worker run")
     created = httpx.post(f"{api_url}/api/v1/runs/track", json={"name": "my script", "config": {"lr": 0.01}})
