@@ -62,7 +62,7 @@ def _environment() -> dict:
         "torch_version": torch.__version__,
         "cuda_version": torch.version.cuda,
         # Counted without initialising CUDA: pool processes are forked from this one.
-        "gpus": gpu_count(),
+        "gpus": torch.cuda.device_count() if torch.cuda.is_available() else 0,
     }
 
 

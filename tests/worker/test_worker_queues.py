@@ -20,3 +20,19 @@ def test_a_worker_with_a_gpu_consumes_gpu_runs_first_and_publishes_it(monkeypatc
     queues = worker_catalog.worker_queues()
     assert queues.index(GPU_QUEUE) < queues.index(DEFAULT_QUEUE)
     assert GPU_QUEUE in worker_catalog.worker_catalog("trainboard@gpu-box").queues
+
+
+def test_the_gpus_are_counted_as_trainboard_worker_counts_them_without_cuda(monkeypatch):
+    """Counted before Celery forks its pool, so not through torch (which would initialise CUDA in
+    the parent): CUDA_VISIBLE_DEVICES, else nvidia-smi."""
+    from worker import devices
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    devices.gpu_count.cache_clear()
+    try:
+        assert devices.gpu_count() == 2 and GPU_QUEUE in worker_catalog.worker_queues()
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+        devices.gpu_count.cache_clear()
+        assert devices.gpu_count() == 0 and GPU_QUEUE not in worker_catalog.worker_queues()
+    finally:
+        devices.gpu_count.cache_clear()
