@@ -389,11 +389,13 @@ def test_a_run_no_worker_can_take_says_why_in_the_table_and_on_its_page(page, st
         row = page.locator("#runs tbody tr")
         wait_until(lambda: row.count() == 1, timeout=10, what="the run's row")
         assert row.locator(".waiting-for").inner_text() == "waiting for a worker with a GPU"
+        screenshot(page, "runs-waiting-for-gpu", full_page=False)
 
         page.goto(f"/run.html?id={run['id']}")
         waiting = page.locator("#status-strip #run-waiting")
         wait_until(lambda: waiting.count() == 1, timeout=10, what="the reason in the status strip")
         assert waiting.inner_text() == "waiting for a worker with a GPU"
         assert page.locator("#run-status").inner_text().strip().lower() == "queued"
+        screenshot(page, "run-waiting-for-gpu", full_page=False)
     finally:
         httpx.post(f"{stack.api_url}/api/v1/runs/{run['id']}/cancel")
