@@ -4,12 +4,12 @@ and the static frontend. `uvicorn --factory backend.main:create_app` serves it."
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -82,21 +82,47 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def _json_safe(value):
-    """NaN and infinities, which a request body may hold (Python's json reads them), as the strings
-    JSON writers use for them: JSON itself has no literal for them."""
+MAX_ECHO_CHARS = 200  # of a refused input, in a 422: enough to recognise it, never a whole body
+
+
+def _text(value: str) -> str:
+    """Text that encodes as UTF-8: a lone surrogate (JSON's "\\ud800") written as its escape."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _echo(value):
+    """The refused input as a 422 shows it: numbers and booleans as they are, NaN and infinities as
+    the strings JSON writers use, anything else as at most MAX_ECHO_CHARS of its JSON text."""
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(item) for item in value]
-    return value
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if not isinstance(value, str):
+        try:
+            value = json.dumps(value, default=str)
+        except (RecursionError, ValueError):  # nested deeper than the encoder goes
+            value = f"<a {type(value).__name__} nested too deep to show>"
+    value = _text(value)
+    return value if len(value) <= MAX_ECHO_CHARS else value[:MAX_ECHO_CHARS] + "…"
+
+
+def _error(error: dict) -> dict:
+    safe = {
+        "type": error.get("type"),
+        "loc": [_text(part) if isinstance(part, str) else part for part in error.get("loc", ())],
+        "msg": _text(str(error.get("msg", ""))),
+    }
+    if "input" in error:
+        safe["input"] = _echo(error["input"])
+    if error.get("ctx"):
+        safe["ctx"] = {key: _echo(item) for key, item in error["ctx"].items()}
+    return safe
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """FastAPI's 422, made safe to render when the refused input is NaN or an infinity (else a 500)."""
-    return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(exc.errors()))})
+    """FastAPI's 422, made safe to render whatever was refused (NaN, a lone surrogate, a body nested
+    hundreds deep) and short: the input is echoed up to MAX_ECHO_CHARS characters."""
+    return JSONResponse(status_code=422, content={"detail": [_error(error) for error in exc.errors()]})
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -9,6 +9,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _no_control_characters(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # JSON can carry a lone surrogate ("\\ud800"); no store or page can
+        raise ValueError("must be valid Unicode text (a lone surrogate such as \\ud800 is not)") from None
     if _CONTROL.search(value):
         raise ValueError("must not contain control characters (newlines, tabs, escapes...)")
     if not value.strip():

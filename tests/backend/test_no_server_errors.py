@@ -1,0 +1,50 @@
+"""Bad input is a 4xx naming the problem, never a 500 (issue 12, row 8), and a refusal echoes at
+most a few hundred characters of what it refused (row 12)."""
+
+from __future__ import annotations
+
+import json
+
+from tests.utils.factories import API, epoch_points, post_points, started_run, valid_spec
+
+JSON = {"content-type": "application/json"}
+
+
+def _locs(response) -> list[list]:
+    return [error["loc"] for error in response.json()["detail"]]
+
+
+def test_a_lone_surrogate_in_a_name_is_a_422_naming_it(client):
+    body = '{"name": "\\ud800", "spec": ' + json.dumps(valid_spec()) + "}"
+    response = client.post(f"{API}/runs", content=body, headers=JSON)
+    assert response.status_code == 422, response.text
+    assert _locs(response) == [["body", "name"]]
+    assert response.json()["detail"][0]["input"] == "\\ud800"  # echoed as its escape
+    tracked = client.post(f"{API}/runs/track", content='{"config": {"\\udc00": 1}}', headers=JSON)
+    assert tracked.status_code in (201, 422), tracked.text  # stored escaped or refused, never a 500
+
+
+def test_json_nested_hundreds_deep_is_a_422(client):
+    body = '{"name": "x", "spec": ' + "[" * 500 + "]" * 500 + "}"
+    response = client.post(f"{API}/runs", content=body, headers=JSON)
+    assert response.status_code == 422, response.text
+    assert _locs(response)[0][:2] == ["body", "spec"]
+
+
+def test_a_step_or_event_id_past_the_stores_integers_is_a_422(client):
+    run = started_run(client)
+    post_points(client, run["id"], epoch_points(1))
+    huge = "99999999999999999999999"
+    response = client.get(f"{API}/runs/{run['id']}/metrics", params={"since_step": huge})
+    assert response.status_code == 422 and _locs(response) == [["query", "since_step"]], response.text
+    response = client.get(f"{API}/runs/{run['id']}/events", headers={"Last-Event-ID": huge})
+    assert response.status_code == 422 and _locs(response) == [["header", "last-event-id"]], response.text
+
+
+def test_a_refusal_echoes_only_the_start_of_a_big_input(client):
+    name = "x" * 5_000_000  # far over the 200 characters a name may have
+    response = client.post(f"{API}/runs", json={"name": name, "spec": valid_spec()})
+    assert response.status_code == 422
+    assert len(response.content) < 2_000
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "name"] and error["input"].startswith("xxx") and len(error["input"]) <= 201
