@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.utils.factories import API, epoch_points, post_points, started_run, valid_spec
+from tests.utils.factories import API, epoch_points, finish_run, post_points, started_run, valid_spec
 
 JSON = {"content-type": "application/json"}
 
@@ -48,3 +48,17 @@ def test_a_refusal_echoes_only_the_start_of_a_big_input(client):
     assert len(response.content) < 2_000
     (error,) = response.json()["detail"]
     assert error["loc"] == ["body", "name"] and error["input"].startswith("xxx") and len(error["input"]) <= 201
+
+
+def test_the_report_takes_runs_that_never_reported_a_point(client):
+    """Row 7: a run that failed before its first epoch, beside one with curves, in every report form."""
+    done = started_run(client, name="with curves")
+    post_points(client, done["id"], epoch_points(1) + [{"name": "test_accuracy", "step": 1, "value": 0.5}])
+    finish_run(client, done["id"])
+    empty = started_run(client, name="failed at once")
+    finish_run(client, empty["id"], status="failed")
+    for params in ({}, {"x": "time"}, {"band": "ci"}, {"group_by": "seed"}, {"metric": "test_loss"}):
+        for ids in ([done["id"], empty["id"]], [empty["id"]]):
+            response = client.get(f"{API}/compare/report", params={"run_id": ids, **params})
+            assert response.status_code == 200, (params, ids, response.text[:300])
+            assert "failed at once" in response.text
