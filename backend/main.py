@@ -40,6 +40,7 @@ from backend.services.events import RunEventHub
 from backend.services.recovery import run_periodically
 from trainboard.broker import create_celery
 from trainboard.limits import MAX_ARTIFACT_BYTES
+from backend.core.cross_site import CrossSiteGuard
 
 API_PREFIX = "/api/v1"
 FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
@@ -48,14 +49,14 @@ FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
 # (a run name, an option value) cannot run. Plotly needs inline styles.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 # FastAPI's /docs page loads Swagger UI from a CDN and starts it with an inline script; it shows
 # no run data as HTML.
 DOCS_CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
     "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 
 
@@ -163,6 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         limits=[("PUT", rf"^{API_PREFIX}/runs/[^/]+/artifacts/", MAX_ARTIFACT_BYTES)],
     )
+    app.add_middleware(CrossSiteGuard, settings=settings)  # Host and Origin checks, before any route
     if settings.cors_origins:  # off by default: no CORS header at all
         app.add_middleware(
             CORSMiddleware,

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # Browser origins allowed to call the API from other sites: comma-separated or a JSON list.
     # Empty (the default): no CORS headers at all, so other sites' pages cannot read the API.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Host names the API answers to besides the localhost names and `host` (DNS-rebinding guard,
+    # backend/core/cross_site.py): comma-separated or a JSON list; "*" for any.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Request bodies larger than this are refused with 413 (artifact uploads have their own cap,
     # trainboard.limits.MAX_ARTIFACT_BYTES).
     max_body_bytes: int = Field(default=16 * 2**20, ge=1024)
@@ -55,7 +58,7 @@ class Settings(BaseSettings):
     def _empty_token_is_none(cls, value: str | None) -> str | None:
         return value or None
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "allowed_hosts", mode="before")
     @classmethod
     def _split_origins(cls, value):
         if isinstance(value, str):

@@ -28,7 +28,7 @@ BAD_HEADERS = [
 
 
 def _app_client(settings: Settings) -> TestClient:
-    return TestClient(create_app(settings))
+    return TestClient(create_app(settings), base_url="http://localhost")
 
 
 @pytest.fixture

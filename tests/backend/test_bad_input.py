@@ -137,7 +137,7 @@ def shared(request, tmp_path_factory) -> Iterator[tuple[TestClient, Settings]]:
         )
         upgrade(get_engine(settings))
         publish_builtin_catalog(settings)
-        client = stack.enter_context(TestClient(create_app(settings)))
+        client = stack.enter_context(TestClient(create_app(settings), base_url="http://localhost"))
         create_run(client)
         yield client, settings
 

@@ -77,7 +77,7 @@ def test_every_route_is_enumerated(client):
 
 
 def _client(settings) -> TestClient:
-    return TestClient(create_app(settings))
+    return TestClient(create_app(settings), base_url="http://localhost")
 
 
 @pytest.fixture
