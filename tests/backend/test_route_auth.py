@@ -145,8 +145,8 @@ def test_a_database_token_works_and_a_revoked_one_is_refused(migrated):
         assert post(good) == 401  # at once, on the next request
         assert post({"Authorization": f"Bearer {other}"}) == 201
         _revoke(migrated, "desktop")
-        # no live token left: none is configured any more, so writes are open again on localhost
-        assert post({}) == 201
+        # no live token left: writes stay locked (revoking never opens them; issue 12, row 3)
+        assert post({}) == 401 and post(good) == 401
 
 
 def test_the_environment_token_and_database_tokens_both_work(migrated):
