@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     broker_url: str | None = Field(default=None, description="Celery broker; default embedded SQLite broker")
     api_url: str = Field(default="http://127.0.0.1:8000", description="Where workers and the CLI reach the API")
     api_token: str | None = Field(default=None, description="Bearer token for write routes")
+    # A token the API takes without it counting as configured: `trainboard up` mints one for its own
+    # worker, so the local worker can always report, whatever tokens the user made.
+    worker_token: str | None = Field(default=None, description="Set by `trainboard up` for its worker")
     # Browser origins allowed to call the API from other sites: comma-separated or a JSON list.
     # Empty (the default): no CORS headers at all, so other sites' pages cannot read the API.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -53,7 +56,7 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = 30_000
     visibility_timeout_seconds: int = Field(default=7 * 24 * 3600, description="Longer than any run")
 
-    @field_validator("api_token")
+    @field_validator("api_token", "worker_token")
     @classmethod
     def _empty_token_is_none(cls, value: str | None) -> str | None:
         return value or None

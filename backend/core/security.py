@@ -66,8 +66,9 @@ def verify_token(request: Request, settings: Settings, sessions: sessionmaker[Se
     """Pass when the request's token is valid, or on localhost when no token is configured at all; else 401."""
     given = _bearer(request)
     expected = settings.api_token
-    if given is not None and expected is not None and secrets.compare_digest(given.encode(), expected.encode()):
-        return
+    for accepted in (expected, settings.worker_token):
+        if given is not None and accepted is not None and secrets.compare_digest(given.encode(), accepted.encode()):
+            return
     if sessions is None:
         if expected is None:
             return
