@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.utils.factories import API, epoch_points, finish_run, post_points, started_run, valid_spec
 
 JSON = {"content-type": "application/json"}
@@ -62,3 +64,45 @@ def test_the_report_takes_runs_that_never_reported_a_point(client):
             response = client.get(f"{API}/compare/report", params={"run_id": ids, **params})
             assert response.status_code == 200, (params, ids, response.text[:300])
             assert "failed at once" in response.text
+
+
+# Row 12: loose input.
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("epochs", "1"), ("epochs", True), ("epochs", 2.0), ("learning_rate", "0.1"), ("learning_rate", True),
+     ("deterministic", 1), ("deterministic", "true"), ("seed", "3")],
+)  # fmt: skip
+def test_numbers_and_booleans_are_taken_as_json_types_only(client, field, value):
+    response = client.post(f"{API}/runs", json={"spec": valid_spec(**{field: value})})
+    assert response.status_code == 422, response.text
+    assert _locs(response) == [["body", "spec", field]]
+    assert client.get(f"{API}/runs").json()["count"] == 0
+
+
+def test_an_option_of_an_optimizer_is_taken_as_its_json_type_too(client):
+    spec = valid_spec(optimizer={"name": "sgd", "momentum": "0.9", "nesterov": 1})
+    response = client.post(f"{API}/runs", json={"spec": spec})
+    assert response.status_code == 422
+    assert _locs(response) == [["body", "spec", "optimizer", "momentum"], ["body", "spec", "optimizer", "nesterov"]]
+
+
+def test_an_int_is_still_a_number_and_an_array_a_pair(client):
+    spec = valid_spec(learning_rate=1, optimizer={"name": "adam", "betas": [0.8, 0.99]})
+    assert client.post(f"{API}/runs", json={"spec": spec}).status_code == 201
+
+
+@pytest.mark.parametrize("name", ["\u202e", "\u200b", "\u200b\u200b", " \u2060 ", "   ", "run\u202egnp.exe"])
+def test_a_label_needs_a_visible_character_and_no_bidi_control(client, name):
+    response = client.post(f"{API}/runs", json={"name": name, "spec": valid_spec()})
+    assert response.status_code == 422 and _locs(response) == [["body", "name"]], response.text
+    tracked = client.post(f"{API}/runs/track", json={"name": name})
+    assert tracked.status_code == 422 and _locs(tracked) == [["body", "name"]]
+
+
+def test_a_nul_in_a_spec_path_is_refused(client):
+    spec = valid_spec(model="unet", dataset={"name": "lung_xray", "images_dir": "scans\x00/etc"})
+    response = client.post(f"{API}/runs", json={"spec": spec})
+    assert response.status_code == 422, response.text
+    assert _locs(response) == [["body", "spec", "dataset", "images_dir"]]
