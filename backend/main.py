@@ -51,11 +51,11 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
-# FastAPI's /docs page loads Swagger UI from a CDN and starts it with an inline script; it shows
-# no run data as HTML.
+# The /docs page: Swagger UI served from the installed `fastapi-offline` package (/vendor/...),
+# started with FastAPI's inline script; it shows no run data as HTML.
 DOCS_CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 
@@ -180,7 +180,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=f"{API_PREFIX}/openapi.json", title="trainboard API")
+        return get_swagger_ui_html(
+            openapi_url=f"{API_PREFIX}/openapi.json", title="trainboard API",
+            swagger_js_url="/vendor/swagger-ui-bundle.js", swagger_css_url="/vendor/swagger-ui.css",
+            swagger_favicon_url="/vendor/swagger-favicon.png",
+        )  # fmt: skip
 
     for module in (runs, metrics, events, artifacts, compare, ui, catalog, workers, health, studies, stats):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -379,3 +379,15 @@ def test_a_plugins_model_and_dataset_train_from_the_form_and_compare_with_a_buil
     points = page.evaluate("document.getElementById('chart-arch').data.reduce((n, t) => n + t.x.length, 0)")
     assert points == 2  # parameters and MACs of both, as their workers measured them
     screenshot(page, "compare-plugin")
+
+
+def test_the_api_docs_render_offline(page, stack):
+    """Issue 12, row 11: /docs draws Swagger UI from this server alone: every request the page makes
+    goes to the API's own origin, and the operations are listed."""
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto("/docs")
+    page.locator(".opblock").first.wait_for()
+    assert page.locator(".opblock").count() > 20
+    assert "/api/v1/runs/track" in page.content()
+    assert requested and all(url.startswith(stack.api_url) for url in requested), requested
