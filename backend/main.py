@@ -21,6 +21,7 @@ from backend.api.deps import ReadAuth
 from backend.api.routes import (
     artifacts,
     catalog,
+    checkpoints,
     compare,
     events,
     health,
@@ -162,7 +163,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
-        limits=[("PUT", rf"^{API_PREFIX}/runs/[^/]+/artifacts/", MAX_ARTIFACT_BYTES)],
+        limits=[
+            ("PUT", rf"^{API_PREFIX}/runs/[^/]+/artifacts/", MAX_ARTIFACT_BYTES),
+            ("PUT", rf"^{API_PREFIX}/runs/[^/]+/checkpoints/", settings.max_checkpoint_bytes),
+        ],
     )
     app.add_middleware(CrossSiteGuard, settings=settings)  # Host and Origin checks, before any route
     if settings.cors_origins:  # off by default: no CORS header at all
@@ -182,7 +186,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def swagger_ui() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url=f"{API_PREFIX}/openapi.json", title="trainboard API")
 
-    for module in (runs, metrics, events, artifacts, compare, ui, catalog, workers, health, studies, stats):
+    routers = (runs, metrics, events, artifacts, checkpoints, compare, ui, catalog, workers, health, studies, stats)
+    for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.router)  # also at /health for load balancers and compose health checks
     app.include_router(ui.assets)  # /vendor/plotly.min.js, for the frontend
