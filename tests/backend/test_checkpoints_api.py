@@ -150,6 +150,19 @@ def test_the_artifact_routes_cannot_read_list_or_write_checkpoints(migrated, cli
     assert local.read_bytes() == WEIGHTS and get(client, run_id).content == WEIGHTS
 
 
+def test_issue_12_row_5_no_upload_replaces_the_checkpoint_a_queued_run_resumes_from(migrated, client):
+    run_id = started_run(client)["id"]
+    assert put(client, run_id, WEIGHTS).status_code == 201
+    assert client.post(f"{API}/runs/{run_id}/release", json={"attempt": 1, "reason": "lost"}).status_code == 200
+    for attempt in (1, 2):  # queued: neither the old lease nor a guessed next one may write
+        refused = client.put(f"{API}/runs/{run_id}/artifacts/checkpoints/last.pt", params={"attempt": attempt},
+                             content=OTHER)  # fmt: skip
+        assert refused.status_code == 422
+        assert put(client, run_id, OTHER, attempt=attempt).status_code == 409
+    assert start_run(client, run_id)["attempt"] == 2
+    assert get(client, run_id, attempt=2).content == WEIGHTS
+
+
 def test_deleting_a_run_deletes_its_checkpoints(migrated, client):
     run_id = started_run(client)["id"]
     assert put(client, run_id, WEIGHTS).status_code == 201

@@ -14,7 +14,8 @@ from tests.e2e.services import Stack
 from tests.e2e.test_faults import EPOCHS, check_every_epoch_once, get_run, submit, wait_for
 from tests.utils.live_server import free_port
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+# Two workers and an API on a shared 2-core machine: more room than test_faults' single worker.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
 
 def machine(root) -> dict[str, str]:
@@ -27,7 +28,16 @@ def sha256(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_a_run_killed_on_one_machine_resumes_from_its_checkpoint_on_another(tmp_path):
+@pytest.fixture(params=["embedded", pytest.param("postgres+redis", marks=pytest.mark.postgres)])
+def services(request, tmp_path) -> dict[str, str]:
+    """SQLite and the embedded broker (a file every "machine" here reaches), or Postgres and Redis."""
+    if request.param == "embedded":
+        return {"TRAINBOARD_BROKER_URL": f"embedded+sqlite:///{tmp_path / 'server' / 'broker.db'}"}
+    return {"TRAINBOARD_DATABASE_URL": request.getfixturevalue("postgres_url"),
+            "TRAINBOARD_BROKER_URL": request.getfixturevalue("redis_url")}  # fmt: skip
+
+
+def test_a_run_killed_on_one_machine_resumes_from_its_checkpoint_on_another(tmp_path, services):
     port = free_port()
     server = tmp_path / "server"
     server.mkdir()
@@ -35,10 +45,9 @@ def test_a_run_killed_on_one_machine_resumes_from_its_checkpoint_on_another(tmp_
         "TRAINBOARD_DATA_DIR": str(server),
         "TRAINBOARD_API_URL": f"http://127.0.0.1:{port}",
         "TRAINBOARD_PORT": str(port),
-        # The broker is a service every machine reaches (Redis in production); the embedded one here.
-        "TRAINBOARD_BROKER_URL": f"embedded+sqlite:///{server / 'broker.db'}",
         "TRAINBOARD_HEARTBEAT_SECONDS": "1",
         "TRAINBOARD_RECOVERY_SECONDS": "1",
+        **services,
     }
     machine_a, machine_b = machine(tmp_path / "machine-a"), machine(tmp_path / "machine-b")
     stack = Stack(env, tmp_path)
