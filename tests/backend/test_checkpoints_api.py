@@ -99,7 +99,8 @@ def test_a_bad_checksum_or_name_is_refused_and_the_previous_checkpoint_kept(migr
 
 
 def test_an_oversized_checkpoint_is_refused_and_the_previous_one_kept(migrated):
-    with TestClient(create_app(migrated.model_copy(update={"max_checkpoint_bytes": 4096}))) as client:
+    app = create_app(migrated.model_copy(update={"max_checkpoint_bytes": 4096}))
+    with TestClient(app, base_url="http://localhost") as client:
         run_id = started_run(client)["id"]
         assert put(client, run_id, b"small").status_code == 201
         assert put(client, run_id, b"x" * 5000).status_code == 413
