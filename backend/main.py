@@ -21,6 +21,7 @@ from backend.api.deps import ReadAuth
 from backend.api.routes import (
     artifacts,
     catalog,
+    checkpoints,
     compare,
     events,
     health,
@@ -163,7 +164,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
-        limits=[("PUT", rf"^{API_PREFIX}/runs/[^/]+/artifacts/", MAX_ARTIFACT_BYTES)],
+        limits=[
+            ("PUT", rf"^{API_PREFIX}/runs/[^/]+/artifacts/", MAX_ARTIFACT_BYTES),
+            ("PUT", rf"^{API_PREFIX}/runs/[^/]+/checkpoints/", settings.max_checkpoint_bytes),
+        ],
     )
     app.add_middleware(CrossSiteGuard, settings=settings)  # Host and Origin checks, before any route
     if settings.cors_origins:  # off by default: no CORS header at all
@@ -187,7 +191,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             swagger_favicon_url="/vendor/swagger-favicon.png",
         )  # fmt: skip
 
-    for module in (runs, metrics, events, artifacts, compare, ui, catalog, workers, health, studies, stats):
+    routers = (runs, metrics, events, artifacts, checkpoints, compare, ui, catalog, workers, health, studies, stats)
+    for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.router)  # also at /health for load balancers and compose health checks
     app.include_router(ui.assets)  # /vendor/plotly.min.js, for the frontend

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     # Request bodies larger than this are refused with 413 (artifact uploads have their own cap,
     # trainboard.limits.MAX_ARTIFACT_BYTES).
     max_body_bytes: int = Field(default=16 * 2**20, ge=1024)
+    # One checkpoint upload (model, optimizer and RNG states); streamed to disk, never held in memory.
+    max_checkpoint_bytes: int = Field(default=4 * 2**30, ge=1024)
     host: str = "127.0.0.1"
     port: int = 8000
     # The API's value rules: it hands it to each worker with the claim (a worker's own is not read).
