@@ -24,6 +24,7 @@ from starlette.routing import Mount
 from backend.core.db import get_engine
 from backend.core.security import TokenRequired
 from backend.crud import tokens as tokens_crud
+from backend.api.routes.ui import VENDOR_FILES
 from backend.main import API_PREFIX, FRONTEND_DIR, create_app
 from tests.utils.factories import API, run_body
 
@@ -37,7 +38,7 @@ PUBLIC_PATHS = {
     f"{API_PREFIX}/health",
     "/",
     "/docs",  # Swagger UI's page; the schema it loads needs the token
-    "/vendor/plotly.min.js",
+    *(f"/vendor/{name}" for name in VENDOR_FILES),  # plotly.js, Swagger UI: from installed packages
     *(f"/{path.name}" for path in FRONTEND_DIR.iterdir() if path.suffix in STATIC_SUFFIXES),
 }
 # Reads that need the write token even on localhost: a run's checkpoints are the worker's (issue 12,
@@ -66,9 +67,10 @@ def endpoints(app) -> list[tuple[str, str]]:
                     found.add(("GET", f"/{path.name}"))
             found.add(("GET", "/"))
             continue
+        paths = [f"/vendor/{name}" for name in VENDOR_FILES] if route.path == "/vendor/{name}" else [route.path]
         for method in route.methods or ():
             if method != "HEAD":
-                found.add((method, _concrete(route.path)))
+                found.update((method, _concrete(path)) for path in paths)
     return sorted(found)
 
 
