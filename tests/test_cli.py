@@ -603,6 +603,45 @@ def test_up_stops_everything_when_a_child_dies(tmp_path):
         assert processes_with(marker) == [], "the worker outlived `trainboard up`"
 
 
+def _parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as handle:
+        return int(handle.read().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the child processes through /proc")
+def test_up_restarts_a_killed_worker_whose_token_a_cli_token_never_stops(tmp_path, monkeypatch):
+    """Issue 12, rows 4 and 13: with a token made by the CLI before `up` (no TRAINBOARD_API_TOKEN),
+    the local worker still authenticates; SIGKILL of its main process (an OOM kill) restarts it
+    while the API keeps serving, and a run submitted then completes."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TRAINBOARD_")}, "PYTHONPATH": str(REPO_ROOT)}
+    for args in (["migrate"], ["token", "create", "me"]):
+        done = subprocess.run([sys.executable, "-m", "backend.cli", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    secret = done.stdout.strip().splitlines()[-1]
+    with trainboard_up(tmp_path) as (process, url, marker):
+        monkeypatch.setenv("TRAINBOARD_API_URL", url)
+        monkeypatch.setenv("TRAINBOARD_API_TOKEN", secret)
+        children = [pid for pid in processes_with(marker) if _parent(pid) == process.pid]
+        api = [pid for pid in children if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[3:4] == [b"api"]]
+        (worker,) = set(children) - set(api)
+        os.kill(worker, signal.SIGKILL)
+        log = tmp_path / "up.log"
+        deadline = time.monotonic() + 60
+        while "worker started again (restart 1)" not in log.read_text(errors="replace"):
+            assert process.poll() is None, log.read_text(errors="replace")
+            assert httpx.get(f"{url}/health", timeout=10).status_code == 200  # the API keeps serving
+            assert time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.2)
+        assert "the worker exited with code -9; starting it again in 1 s" in log.read_text(errors="replace")
+        result = invoke("submit", *SPEC_ARGS, "--set", "epochs=2", "--watch")
+        assert result.exit_code == 0, result.output + result.stderr + log.read_text(errors="replace")[-3000:]
+        assert result.stdout.splitlines()[-1] == "run 1 completed: 2/2 epochs"
+        assert process.poll() is None
+
+
 def test_catalog_and_workers_show_what_the_workers_offer(api_url):
     result = invoke("catalog")
     assert result.exit_code == 0, result.output

@@ -20,10 +20,13 @@ from trainboard.settings import get_settings
 from worker.catalog import CatalogPublisher, worker_catalog, worker_queues
 from worker.celery_app import app
 from worker.devices import assign_device, assigned_device
-from worker.reporter import Reporter, RunRejected
+from worker.reporter import ApiUnavailable, Reporter, RunRejected
 from worker.run_callback import SHUTDOWN, ReportingCallback
 
 log = logging.getLogger(__name__)
+
+# How long the download of a run's last checkpoint retries while the API is unreachable.
+CHECKPOINT_DOWNLOAD_RETRY_SECONDS = 60.0
 
 # Sent by the worker's main process to its pool processes when it shuts down (SIGTERM).
 SHUTDOWN_SIGNAL = signal.SIGUSR2
@@ -97,6 +100,7 @@ def train_run(self, run_id: int) -> str:
     from pydantic import ValidationError
 
     from trainboard.plugins import load_plugins
+    from worker.engine import checkpoints
     from worker.engine.loop import TrainingCancelled, TrainingDiverged, train
     from worker.engine.model_stats import ModelMisfit, model_size
     from worker.engine.spec import EngineSpec
@@ -124,6 +128,7 @@ def train_run(self, run_id: int) -> str:
             # Sized before any data is loaded: a model that cannot take the inputs fails here, in seconds.
             callback.report_size(*model_size(spec))
             checkpoint_dir = settings.resolved_artifacts_dir / "runs" / str(run_id) / "checkpoints"
+            restore_last_checkpoint(reporter, checkpoint_dir / checkpoints.LAST)
             train(spec, callback, data_dir=settings.data_dir, checkpoint_dir=checkpoint_dir,
                   assigned_device=assigned_device())
             status = "completed"
@@ -144,6 +149,18 @@ def train_run(self, run_id: int) -> str:
             return _report_end(reporter, callback, status, error)
         finally:
             callback.close()
+
+
+def restore_last_checkpoint(reporter: Reporter, path: Path) -> None:
+    """Put the run's last checkpoint from the API's store at `path`, where the engine resumes from:
+    the run may have been interrupted on another machine, or moved there and back. This machine's
+    own copy is kept when it is the same, and used when the API has none or cannot be reached."""
+    try:
+        if reporter.download_checkpoint(path.name, path, retry_for=CHECKPOINT_DOWNLOAD_RETRY_SECONDS):
+            log.info("run %s resumes from the API's checkpoint %s", reporter.run_id, path.name)
+    except (ApiUnavailable, RunRejected, OSError) as exc:  # a lost lease is the heartbeat's to act on
+        where = "this machine's copy" if path.exists() else "epoch 1"
+        log.warning("run %s: checkpoint not fetched from the API, resuming from %s: %s", reporter.run_id, where, exc)
 
 
 def _report_end(reporter: Reporter, callback: ReportingCallback, status: str, error: str | None) -> str:

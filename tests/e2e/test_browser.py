@@ -399,3 +399,15 @@ def test_a_run_no_worker_can_take_says_why_in_the_table_and_on_its_page(page, st
         screenshot(page, "run-waiting-for-gpu", full_page=False)
     finally:
         httpx.post(f"{stack.api_url}/api/v1/runs/{run['id']}/cancel")
+
+
+def test_the_api_docs_render_offline(page, stack):
+    """Issue 12, row 11: /docs draws Swagger UI from this server alone: every request the page makes
+    goes to the API's own origin, and the operations are listed."""
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto("/docs")
+    page.locator(".opblock").first.wait_for()
+    assert page.locator(".opblock").count() > 20
+    assert "/api/v1/runs/track" in page.content()
+    assert requested and all(url.startswith(stack.api_url) for url in requested), requested

@@ -18,6 +18,8 @@ from backend.models import RunStatus
 from backend.schemas.run import RunPublic
 from backend.services.routing import with_reasons
 
+MAX_EVENT_ID = 2**63 - 1  # a metric point's id: the largest integer both stores keep
+
 router = APIRouter(prefix="/runs/{run_id}/events", tags=["events"])
 
 # A stream re-reads the database this often even without a wake-up (writes from another process).
@@ -52,6 +54,11 @@ async def run_events(
     `heartbeat`, and `end` once the run is finished."""
     factory, settings = request.app.state.session_factory, request.app.state.settings
     cursor = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    if cursor > MAX_EVENT_ID:
+        raise HTTPException(status_code=422, detail=[{
+            "loc": ["header", "last-event-id"], "type": "less_than_equal",
+            "msg": f"must be an event id this stream sent (at most {MAX_EVENT_ID})",
+        }])  # fmt: skip
     wake = hub.subscribe(run_id)  # before the first read, so no write falls between the two
     run, points = await run_in_threadpool(_snapshot, factory, settings, run_id, cursor)
     if run is None:
