@@ -87,12 +87,12 @@ def test_runs_stored_before_handbacks_count_none_and_keep_their_points(migrated)
     """0006 adds the run's handbacks in place: `runs` is not rebuilt (on SQLite that would cascade
     to the metric points)."""
     engine = get_engine(migrated)
-    with TestClient(create_app(migrated)) as client:
+    with TestClient(create_app(migrated), base_url="http://localhost") as client:
         run = started_run(client)
         post_points(client, run["id"], epoch_points(1))
     _downgrade(engine, "0005")
     upgrade(engine)
-    with TestClient(create_app(migrated)) as client:
+    with TestClient(create_app(migrated), base_url="http://localhost") as client:
         again = client.get(f"{API}/runs/{run['id']}").json()
         assert (again["handbacks"], again["attempt"], again["status"]) == (0, 1, "running")
         assert len(client.get(f"{API}/runs/{run['id']}/metrics").json()["points"]) == 3
