@@ -57,7 +57,10 @@ _publisher: CatalogPublisher | None = None
 def _publish_catalog(sender, **_kwargs) -> None:
     global _publisher
     settings = get_settings()
-    _publisher = CatalogPublisher(settings.api_url, worker_catalog(sender.hostname), token=settings.api_token)
+    _publisher = CatalogPublisher(
+        settings.api_url, worker_catalog(sender.hostname), token=settings.api_token,
+        on_unauthorised=lambda why: stop_unauthorised(why, os.getpid()),
+    )  # fmt: skip
     _publisher.start()
 
 
@@ -91,6 +94,16 @@ def _child_pids() -> list[int]:
     return pids
 
 
+
+def stop_unauthorised(why: str, main_pid: int) -> None:
+    """The API refuses this worker's token: it could claim no run and report nothing, so it stops
+    (warm shutdown of its main process) instead of taking runs it would skip, and says why."""
+    log.error(
+        "worker not authorised: %s: set TRAINBOARD_API_TOKEN to a valid token (`trainboard token create NAME`); "
+        "the worker stops", why,
+    )  # fmt: skip
+    os.kill(main_pid, signal.SIGTERM)
+
 @app.task(name=TRAIN_RUN_TASK, bind=True)
 def train_run(self, run_id: int) -> str:
     """Train run `run_id`; returns its final status."""
@@ -118,6 +131,9 @@ def train_run(self, run_id: int) -> str:
             # The worker's name (trainboard@host), which says which worker of a machine trains it.
             run = reporter.claim(self.request.hostname or socket.gethostname())
         except RunRejected as exc:
+            if exc.status_code in (401, 403):  # no run can be reported: stop taking any, loudly
+                stop_unauthorised(f"the API refused its claim of run {run_id} (HTTP {exc.status_code})", os.getppid())
+                raise Reject("worker not authorised", requeue=True) from None
             log.info("run %s not started: %s", run_id, exc.detail)
             return "skipped"
         callback = ReportingCallback(reporter)  # beats at the interval the API gave with the claim
