@@ -195,4 +195,4 @@ def test_values_at_the_limits_are_accepted(client, settings, fields):
     for key, value in (spec or {}).items():
         if key in ("learning_rate", "epochs", "batch_size", "seed", "device"):
             assert run["spec"][key] == (float(value) if key == "learning_rate" else value)
-    assert queued_messages(settings) == 1
+    assert queued_messages(settings, run["queue"]) == 1  # a cuda run: on its queue's .gpu twin
