@@ -4,12 +4,12 @@ and the static frontend. `uvicorn --factory backend.main:create_app` serves it."
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -21,6 +21,7 @@ from backend.api.deps import ReadAuth
 from backend.api.routes import (
     artifacts,
     catalog,
+    checkpoints,
     compare,
     events,
     health,
@@ -40,6 +41,7 @@ from backend.services.events import RunEventHub
 from backend.services.recovery import run_periodically
 from trainboard.broker import create_celery
 from trainboard.limits import MAX_ARTIFACT_BYTES
+from backend.core.cross_site import CrossSiteGuard
 
 API_PREFIX = "/api/v1"
 FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
@@ -48,14 +50,14 @@ FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
 # (a run name, an option value) cannot run. Plotly needs inline styles.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
-# FastAPI's /docs page loads Swagger UI from a CDN and starts it with an inline script; it shows
-# no run data as HTML.
+# The /docs page: Swagger UI served from the installed `fastapi-offline` package (/vendor/...),
+# started with FastAPI's inline script; it shows no run data as HTML.
 DOCS_CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 
 
@@ -75,28 +77,55 @@ class SecurityHeaders:
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers["Content-Security-Policy"] = policy
+                if "content-security-policy" not in headers:  # a route's stricter one stays (artifacts)
+                    headers["Content-Security-Policy"] = policy
                 headers["X-Content-Type-Options"] = "nosniff"
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
 
-def _json_safe(value):
-    """NaN and infinities, which a request body may hold (Python's json reads them), as the strings
-    JSON writers use for them: JSON itself has no literal for them."""
+MAX_ECHO_CHARS = 200  # of a refused input, in a 422: enough to recognise it, never a whole body
+
+
+def _text(value: str) -> str:
+    """Text that encodes as UTF-8: a lone surrogate (JSON's "\\ud800") written as its escape."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _echo(value):
+    """The refused input as a 422 shows it: numbers and booleans as they are, NaN and infinities as
+    the strings JSON writers use, anything else as at most MAX_ECHO_CHARS of its JSON text."""
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(item) for item in value]
-    return value
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if not isinstance(value, str):
+        try:
+            value = json.dumps(value, default=str)
+        except (RecursionError, ValueError):  # nested deeper than the encoder goes
+            value = f"<a {type(value).__name__} nested too deep to show>"
+    value = _text(value)
+    return value if len(value) <= MAX_ECHO_CHARS else value[:MAX_ECHO_CHARS] + "…"
+
+
+def _error(error: dict) -> dict:
+    safe = {
+        "type": error.get("type"),
+        "loc": [_text(part) if isinstance(part, str) else part for part in error.get("loc", ())],
+        "msg": _text(str(error.get("msg", ""))),
+    }
+    if "input" in error:
+        safe["input"] = _echo(error["input"])
+    if error.get("ctx"):
+        safe["ctx"] = {key: _echo(item) for key, item in error["ctx"].items()}
+    return safe
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """FastAPI's 422, made safe to render when the refused input is NaN or an infinity (else a 500)."""
-    return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(exc.errors()))})
+    """FastAPI's 422, made safe to render whatever was refused (NaN, a lone surrogate, a body nested
+    hundreds deep) and short: the input is echoed up to MAX_ECHO_CHARS characters."""
+    return JSONResponse(status_code=422, content={"detail": [_error(error) for error in exc.errors()]})
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -135,8 +164,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
-        limits=[("PUT", rf"^{API_PREFIX}/runs/[^/]+/artifacts/", MAX_ARTIFACT_BYTES)],
+        limits=[
+            ("PUT", rf"^{API_PREFIX}/runs/[^/]+/artifacts/", MAX_ARTIFACT_BYTES),
+            ("PUT", rf"^{API_PREFIX}/runs/[^/]+/checkpoints/", settings.max_checkpoint_bytes),
+        ],
     )
+    app.add_middleware(CrossSiteGuard, settings=settings)  # Host and Origin checks, before any route
     if settings.cors_origins:  # off by default: no CORS header at all
         app.add_middleware(
             CORSMiddleware,
@@ -152,9 +185,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=f"{API_PREFIX}/openapi.json", title="trainboard API")
+        return get_swagger_ui_html(
+            openapi_url=f"{API_PREFIX}/openapi.json", title="trainboard API",
+            swagger_js_url="/vendor/swagger-ui-bundle.js", swagger_css_url="/vendor/swagger-ui.css",
+            swagger_favicon_url="/vendor/swagger-favicon.png",
+        )  # fmt: skip
 
-    for module in (runs, metrics, events, artifacts, compare, ui, catalog, workers, health, studies, stats):
+    routers = (runs, metrics, events, artifacts, checkpoints, compare, ui, catalog, workers, health, studies, stats)
+    for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.router)  # also at /health for load balancers and compose health checks
     app.include_router(ui.assets)  # /vendor/plotly.min.js, for the frontend

@@ -55,7 +55,9 @@ function renderStatus() {
     ["parameters", fmtCount(run.param_count)],
     ["MACs", fmtCount(run.macs)],
   ];
-  clear($("#status-strip"), el("span", { id: "run-status" }, statusBadge(run.status)), progressBar(run, true, currentStep()),
+  // A queued run no online worker can take says why (no GPU, a package missing).
+  const waiting = run.waiting_for ? el("span", { id: "run-waiting", class: "waiting-for" }, run.waiting_for) : null;
+  clear($("#status-strip"), el("span", { id: "run-status" }, statusBadge(run.status)), waiting, progressBar(run, true, currentStep()),
     facts.map(([label, value]) => el("span", { class: "fact" }, `${label} `, el("b", {}, value))));
   const box = $("#run-error");
   box.hidden = !run.error;

@@ -93,5 +93,5 @@ def migrated(settings) -> Settings:
 
 @pytest.fixture
 def client(migrated) -> Iterator[TestClient]:
-    with TestClient(create_app(migrated)) as test_client:
+    with TestClient(create_app(migrated), base_url="http://localhost") as test_client:
         yield test_client

@@ -217,6 +217,22 @@ def test_show_prints_fields_and_spec(api_url):
     assert assert_one_line_error(invoke("show", "999"), "run 999 not found") == "error: run 999 not found"
 
 
+def test_submit_ls_and_show_say_why_a_run_no_worker_can_take_waits(api_url):
+    """The test worker has no GPU: a cuda run waits for one, and every view says so."""
+    result = invoke("submit", *SPEC_ARGS, "--set", "device=cuda", "--name", "on gpu")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == "submitted run 1: on gpu (queued: waiting for a worker with a GPU)"
+    post_run(api_url, "on any device")
+
+    lines = invoke("ls").stdout.splitlines()
+    assert "on any device" in lines[1] and "queued!" not in lines[1]  # a worker takes it when free
+    assert "on gpu" in lines[2] and "queued!" in lines[2]
+    assert lines[-2:] == ["! run 1: waiting for a worker with a GPU", "2 of 2 runs"]
+
+    shown = invoke("show", "1").stdout
+    assert "  status    queued: waiting for a worker with a GPU\n" in shown
+
+
 def test_ls_show_and_cancel_tell_script_runs_apart(api_url):
     post_run(api_url, "worker run")
     created = httpx.post(f"{api_url}/api/v1/runs/track", json={"name": "my script", "config": {"lr": 0.01}})
@@ -585,6 +601,45 @@ def test_up_stops_everything_when_a_child_dies(tmp_path):
         while processes_with(marker) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert processes_with(marker) == [], "the worker outlived `trainboard up`"
+
+
+def _parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as handle:
+        return int(handle.read().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the child processes through /proc")
+def test_up_restarts_a_killed_worker_whose_token_a_cli_token_never_stops(tmp_path, monkeypatch):
+    """Issue 12, rows 4 and 13: with a token made by the CLI before `up` (no TRAINBOARD_API_TOKEN),
+    the local worker still authenticates; SIGKILL of its main process (an OOM kill) restarts it
+    while the API keeps serving, and a run submitted then completes."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TRAINBOARD_")}, "PYTHONPATH": str(REPO_ROOT)}
+    for args in (["migrate"], ["token", "create", "me"]):
+        done = subprocess.run([sys.executable, "-m", "backend.cli", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    secret = done.stdout.strip().splitlines()[-1]
+    with trainboard_up(tmp_path) as (process, url, marker):
+        monkeypatch.setenv("TRAINBOARD_API_URL", url)
+        monkeypatch.setenv("TRAINBOARD_API_TOKEN", secret)
+        children = [pid for pid in processes_with(marker) if _parent(pid) == process.pid]
+        api = [pid for pid in children if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[3:4] == [b"api"]]
+        (worker,) = set(children) - set(api)
+        os.kill(worker, signal.SIGKILL)
+        log = tmp_path / "up.log"
+        deadline = time.monotonic() + 60
+        while "worker started again (restart 1)" not in log.read_text(errors="replace"):
+            assert process.poll() is None, log.read_text(errors="replace")
+            assert httpx.get(f"{url}/health", timeout=10).status_code == 200  # the API keeps serving
+            assert time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.2)
+        assert "the worker exited with code -9; starting it again in 1 s" in log.read_text(errors="replace")
+        result = invoke("submit", *SPEC_ARGS, "--set", "epochs=2", "--watch")
+        assert result.exit_code == 0, result.output + result.stderr + log.read_text(errors="replace")[-3000:]
+        assert result.stdout.splitlines()[-1] == "run 1 completed: 2/2 epochs"
+        assert process.poll() is None
 
 
 def test_catalog_and_workers_show_what_the_workers_offer(api_url):

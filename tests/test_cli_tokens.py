@@ -48,7 +48,7 @@ def test_create_list_use_and_revoke_a_token(env):
     assert "laptop" in listed.stdout and secret[:10] in listed.stdout and secret not in listed.stdout
     assert "1 token" in listed.stdout
 
-    with TestClient(create_app(env)) as client:
+    with TestClient(create_app(env), base_url="http://localhost") as client:
         assert client.post(f"{API}/runs", json=run_body()).status_code == 401
         good = {"Authorization": f"Bearer {secret}"}
         assert client.post(f"{API}/runs", json=run_body(), headers=good).status_code == 201

@@ -1,22 +1,47 @@
 """The Celery app as both sides configure it from the settings: the API sends "train run X" with
 it, the worker (`worker.celery_app`) consumes with it. Imports Celery, not torch.
 
-With no broker set, the embedded one: kombu's SQLAlchemy transport on a SQLite file."""
+With no broker set, the embedded one: kombu's SQLAlchemy transport on a SQLite file.
+
+Both brokers poll a worker's queues in the order it declares them, the first holding a message
+winning, so that resumed runs go first (`trainboard.queues.consumed_in_order`): Redis through its
+`queue_order_strategy` option (one BRPOP over the keys in that order); the embedded broker through
+`InOrderCycle`, since kombu's virtual channels otherwise rotate among queues whatever that option
+says (kombu 5: `FairCycle` in kombu.utils.scheduling, used by virtual.Channel.drain_events)."""
 
 from __future__ import annotations
+
+from queue import Empty
 
 from celery import Celery
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import sqlalchemy as kombu_sqlalchemy
+from kombu.utils.scheduling import FairCycle
 
 from trainboard.queues import DEFAULT_QUEUE
 from trainboard.settings import EMBEDDED_BROKER_SCHEME, Settings
 
 
+class InOrderCycle(FairCycle):
+    """Polls the queues from the first each time (kombu's `FairCycle` goes on from the queue after
+    the last one polled): a message in an earlier queue always goes before one in a later queue."""
+
+    def get(self, callback, **kwargs):
+        self.pos = 0
+        return super().get(callback, **kwargs)
+
+
+class EmbeddedChannel(kombu_sqlalchemy.Channel):
+    def _reset_cycle(self):
+        self._cycle = InOrderCycle(self._get_and_deliver, self._active_queues, Empty)
+
+
 class EmbeddedBroker(kombu_sqlalchemy.Transport):
     """The broker that needs no server: kombu's SQLAlchemy transport on a SQLite file, polling
-    five times a second (kombu's once a second would add up to a second to every launch)."""
+    five times a second (kombu's once a second would add up to a second to every launch), each
+    worker's queues in the order it declared them."""
 
+    Channel = EmbeddedChannel
     polling_interval = 0.2
 
 
@@ -49,5 +74,6 @@ def _transport_options(settings: Settings) -> dict:
     if is_sql_broker(settings.resolved_broker_url):
         # The embedded broker hands these to SQLAlchemy's create_engine: wait on a busy SQLite file.
         return {"connect_args": {"timeout": settings.sqlite_busy_timeout_ms / 1000}}
-    # Redis redelivers an unacknowledged message after this long: longer than any run.
-    return {"visibility_timeout": settings.visibility_timeout_seconds}
+    # Redis redelivers an unacknowledged message after this long: longer than any run. Its queues
+    # are polled in the order the worker declared them: resumed runs first.
+    return {"visibility_timeout": settings.visibility_timeout_seconds, "queue_order_strategy": "priority"}

@@ -149,6 +149,40 @@ def _non_finite(value: Any, loc: list[Any]) -> list[dict[str, Any]]:
     return []
 
 
+_STRICT = {bool: (bool,), int: (int,), float: (int, float)}
+_STRICT_WORDS = {bool: "a valid boolean", int: "a valid integer", float: "a valid number"}
+
+
+def _loose_scalars(raw: Any, validated: Any, loc: list[Any]) -> list[tuple[list[Any], str]]:
+    """Where a number or boolean of the validated spec came from another JSON type: pydantic reads
+    "1" or true as 1 and 1 as true, a spec takes JSON's types as they are (issue 12, row 12)."""
+    if isinstance(validated, BaseModel):
+        validated = dict(validated)
+    kind = type(validated)
+    if kind in _STRICT:
+        if isinstance(raw, bool) != (kind is bool) or not isinstance(raw, _STRICT[kind]):
+            return [(loc, f"Input should be {_STRICT_WORDS[kind]}")]
+        return []
+    if isinstance(raw, dict) and isinstance(validated, dict):
+        pairs = [(key, item, validated[key]) for key, item in raw.items() if key in validated]
+    elif isinstance(raw, list) and isinstance(validated, list | tuple) and len(raw) == len(validated):
+        pairs = [(index, *pair) for index, pair in enumerate(zip(raw, validated, strict=True))]
+    else:
+        return []
+    return [found for key, item, value in pairs for found in _loose_scalars(item, value, [*loc, key])]
+
+
+def _nul_characters(value: Any, loc: list[Any]) -> list[dict[str, Any]]:
+    """A NUL character in any text of a spec (a folder, a name): no file system or store takes one."""
+    if isinstance(value, str) and "\x00" in value:
+        return [_error(loc, "must not contain a NUL character", "string_nul")]
+    if isinstance(value, dict):
+        return [e for key, item in value.items() for e in _nul_characters(item, [*loc, key])]
+    if isinstance(value, list):
+        return [e for index, item in enumerate(value) for e in _nul_characters(item, [*loc, index])]
+    return []
+
+
 _TYPE_WORDS = {"integer": "a valid integer", "number": "a valid number", "string": "a valid string",
                "boolean": "a valid boolean", "array": "a valid list", "object": "a valid dictionary"}
 
@@ -241,10 +275,11 @@ def check_spec(raw: Any, models: Mapping[str, ModelInfo], datasets: Mapping[str,
     """The spec, validated and with every option's default filled in; raises `SpecInvalid` with
     every problem found, in the spec's field order: the fields of the spec, the options of its
     model and dataset against the published schemas, then what they cannot do together."""
-    errors: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = _nul_characters(raw, [])
     spec = None
     try:
         spec = TrainSpec.model_validate(raw)
+        errors += [_error(_untagged(loc, raw), msg, "type_error") for loc, msg in _loose_scalars(raw, spec, [])]
     except ValidationError as exc:
         errors += [_error(_untagged(list(e["loc"]), raw), e["msg"], e["type"]) for e in exc.errors()]
     if isinstance(raw, dict):

@@ -29,12 +29,20 @@ class Settings(BaseSettings):
     broker_url: str | None = Field(default=None, description="Celery broker; default embedded SQLite broker")
     api_url: str = Field(default="http://127.0.0.1:8000", description="Where workers and the CLI reach the API")
     api_token: str | None = Field(default=None, description="Bearer token for write routes")
+    # A token the API takes without it counting as configured: `trainboard up` mints one for its own
+    # worker, so the local worker can always report, whatever tokens the user made.
+    worker_token: str | None = Field(default=None, description="Set by `trainboard up` for its worker")
     # Browser origins allowed to call the API from other sites: comma-separated or a JSON list.
     # Empty (the default): no CORS headers at all, so other sites' pages cannot read the API.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Host names the API answers to besides the localhost names and `host` (DNS-rebinding guard,
+    # backend/core/cross_site.py): comma-separated or a JSON list; "*" for any.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Request bodies larger than this are refused with 413 (artifact uploads have their own cap,
     # trainboard.limits.MAX_ARTIFACT_BYTES).
     max_body_bytes: int = Field(default=16 * 2**20, ge=1024)
+    # One checkpoint upload (model, optimizer and RNG states); streamed to disk, never held in memory.
+    max_checkpoint_bytes: int = Field(default=4 * 2**30, ge=1024)
     host: str = "127.0.0.1"
     port: int = 8000
     # The API's value rules: it hands it to each worker with the claim (a worker's own is not read).
@@ -50,12 +58,12 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = 30_000
     visibility_timeout_seconds: int = Field(default=7 * 24 * 3600, description="Longer than any run")
 
-    @field_validator("api_token")
+    @field_validator("api_token", "worker_token")
     @classmethod
     def _empty_token_is_none(cls, value: str | None) -> str | None:
         return value or None
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "allowed_hosts", mode="before")
     @classmethod
     def _split_origins(cls, value):
         if isinstance(value, str):

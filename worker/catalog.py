@@ -5,6 +5,8 @@ reply sets the interval), so `GET /catalog` is the union of what the live worker
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import logging
 import platform
 import socket
@@ -23,6 +25,7 @@ from trainboard.plugins import (
     package_version,
 )
 from trainboard.queues import queues_of
+from worker.devices import gpu_count
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +50,10 @@ def describe_dataset(entry: DatasetEntry) -> DatasetInfo:
 
 
 def worker_queues() -> list[str]:
-    """The queues of every package, and pair of packages, this worker has loaded (`trainboard.queues`)."""
+    """The queues of every package, and pair of packages, this worker has loaded, and their
+    GPU-only twins when it has a GPU (`trainboard.queues`)."""
     load_plugins()
-    return queues_of(loaded_packages())
+    return queues_of(loaded_packages(), gpu=gpu_count() > 0)
 
 
 def _environment() -> dict:
@@ -81,8 +85,13 @@ class CatalogPublisher:
     """Publishes the catalog in a background thread until `stop()`; an unreachable API is retried
     at the next interval (the worker trains meanwhile: its runs came through the broker)."""
 
-    def __init__(self, api_url: str, catalog: WorkerCatalog, *, token: str | None = None, interval: float = 30.0):
+    def __init__(
+        self, api_url: str, catalog: WorkerCatalog, *, token: str | None = None, interval: float = 30.0,
+        on_unauthorised: Callable[[str], None] | None = None,
+    ):  # fmt: skip
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.api_url = api_url
+        self.on_unauthorised = on_unauthorised  # the API refused this worker's token: it cannot work
         self.catalog = catalog
         self.interval = interval
         self.published = threading.Event()
@@ -99,6 +108,9 @@ class CatalogPublisher:
             response = self._client.post("/workers", json=body)
         except httpx.TransportError as exc:
             log.warning("catalog not published (API unreachable: %s); retrying in %.0fs", exc, self.interval)
+            return False
+        if response.status_code in (401, 403) and not stopping and self.on_unauthorised is not None:
+            self.on_unauthorised(f"the API at {self.api_url} refused its catalog (HTTP {response.status_code})")
             return False
         if response.status_code >= 400:
             log.error("catalog refused by the API: HTTP %s %s", response.status_code, response.text[:500])

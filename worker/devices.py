@@ -6,7 +6,19 @@ Without a GPU the process trains on the CPU.
 
 from __future__ import annotations
 
+import functools
+
 _assigned: str | None = None
+
+
+@functools.cache
+def gpu_count() -> int:
+    """The GPUs this worker has, counted once, before Celery forks its pool: without torch, so
+    that nothing touches CUDA in the parent (a forked pool process could not use it then): the
+    count `trainboard worker` sizes its pool by."""
+    from backend.cli.supervisor import visible_gpu_count
+
+    return visible_gpu_count()
 
 
 def assign_device(process_index: int) -> str:

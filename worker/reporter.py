@@ -4,14 +4,20 @@ Metric points are buffered and sent in batches; every call retries with backoff 
 is unreachable or answers 5xx, so a brief outage of the API loses nothing (the server ignores
 points it already has, which makes a retried batch harmless). Every report after the claim carries
 the claim's `attempt`, the lease: once another execution holds the run, the API answers 409.
+Checkpoints go to the API's store and come back from it the same way, streamed, with their SHA-256.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+import os
+import tempfile
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +25,8 @@ import httpx
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 1000
+CHUNK_BYTES = 1 << 20
+CHECKSUM_HEADER = "X-Checksum-Sha256"  # the API's: a checkpoint's SHA-256, both ways
 
 
 class ApiUnavailable(Exception):
@@ -62,20 +70,30 @@ class Reporter:
     def _request(
         self, method: str, path: str, json: Any = None, *, retry_for: float = 60.0, **kwargs: Any
     ) -> httpx.Response:
+        url = f"/runs/{self.run_id}{path}"
+        return self._retrying(f"{method} {path or '/'}", lambda: self._client.request(method, url, json=json, **kwargs),
+                              retry_for=retry_for)  # fmt: skip
+
+    def _retrying(self, what: str, send: Callable[[], httpx.Response], *, retry_for: float) -> httpx.Response:
+        """The first successful response of `send()`, called again with backoff while the API is
+        unreachable or answers 5xx (408, 429); RunRejected for any other 4xx, ApiUnavailable once
+        `retry_for` seconds are spent. A refused streamed response is read and closed here."""
         deadline = time.monotonic() + retry_for
         delay = 0.2
         while True:
             try:
-                response = self._client.request(method, f"/runs/{self.run_id}{path}", json=json, **kwargs)
+                response = send()
                 if response.status_code < 400:
                     return response
+                response.read()
+                response.close()
                 if response.status_code < 500 and response.status_code not in (408, 429):
                     raise RunRejected(response.status_code, _detail(response))
                 problem = f"HTTP {response.status_code}: {_detail(response)}"
             except httpx.TransportError as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             if time.monotonic() + delay > deadline:
-                raise ApiUnavailable(f"{method} {path or '/'} for run {self.run_id} failed: {problem}")
+                raise ApiUnavailable(f"{what} for run {self.run_id} failed: {problem}")
             log.warning("run %s: API call failed (%s), retrying in %.1fs", self.run_id, problem, delay)
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
@@ -125,6 +143,44 @@ class Reporter:
         self._request("PUT", f"/artifacts/{name}", params={"attempt": self.attempt}, content=content,
                       headers={"content-type": media_type}, retry_for=retry_for)
 
+    def upload_checkpoint(self, name: str, path: Path, *, retry_for: float = 60.0) -> None:
+        """Stream the checkpoint file at `path` to the API's store as `name`, announcing its SHA-256:
+        the API keeps it only if the bytes it received are those."""
+        size, digest = path.stat().st_size, _sha256(path)
+        headers = {"content-type": "application/octet-stream", "content-length": str(size), CHECKSUM_HEADER: digest}
+
+        def send() -> httpx.Response:
+            with path.open("rb") as body:  # opened again for each try: a retry sends the whole file
+                return self._client.put(f"/runs/{self.run_id}/checkpoints/{name}", params={"attempt": self.attempt},
+                                        content=body, headers=headers)  # fmt: skip
+
+        self._retrying(f"PUT /checkpoints/{name}", send, retry_for=retry_for)
+
+    def download_checkpoint(self, name: str, path: Path, *, retry_for: float = 60.0) -> bool:
+        """Write the API's checkpoint `name` of this run to `path` (atomically, checked against the
+        SHA-256 the API gives); False when the API has none. A file already at `path` with the same
+        checksum is kept as it is, without downloading it again."""
+        url = f"/runs/{self.run_id}/checkpoints/{name}"
+
+        def send() -> httpx.Response:
+            request = self._client.build_request("GET", url, params={"attempt": self.attempt})
+            return self._client.send(request, stream=True)
+
+        try:
+            response = self._retrying(f"GET /checkpoints/{name}", send, retry_for=retry_for)
+        except RunRejected as exc:
+            if exc.status_code == 404:
+                return False
+            raise
+        try:
+            expected = response.headers.get(CHECKSUM_HEADER, "").lower()
+            if path.is_file() and _sha256(path) == expected:
+                return True
+            _save_checked(response, path, expected)
+        finally:
+            response.close()
+        return True
+
     def finish(self, status: str, *, error: str | None = None, epochs_completed: int | None = None,
                retry_for: float = 600.0) -> None:
         body = {"attempt": self.attempt, "status": status, "error": error, "epochs_completed": epochs_completed}
@@ -133,6 +189,32 @@ class Reporter:
     def release(self, reason: str, *, retry_for: float = 30.0) -> None:
         """Hand the run back to the queue (this worker is shutting down)."""
         self._request("POST", "/release", {"attempt": self.attempt, "reason": reason}, retry_for=retry_for)
+
+
+def _save_checked(response: httpx.Response, path: Path, expected_sha256: str) -> None:
+    """The streamed body written to `path` atomically, if its SHA-256 is the one expected."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".download")
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as handle:
+            for chunk in response.iter_bytes(CHUNK_BYTES):
+                digest.update(chunk)
+                handle.write(chunk)
+        if digest.hexdigest() != expected_sha256:
+            raise ApiUnavailable(f"checkpoint {path.name} arrived damaged: its SHA-256 is not the API's")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _detail(response: httpx.Response) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 
 from worker.reporter import ApiUnavailable, Reporter, RunRejected
 
@@ -15,6 +16,9 @@ log = logging.getLogger(__name__)
 # Set in a pool process when its worker is shutting down (see worker.tasks): runs stop at the
 # next batch and go back to the queue instead of running to their end.
 SHUTDOWN = threading.Event()
+
+# How long an upload of a checkpoint retries while the API is unreachable, holding up training.
+CHECKPOINT_RETRY_SECONDS = 10.0
 
 
 class ReportingCallback:
@@ -62,6 +66,15 @@ class ReportingCallback:
         except (ApiUnavailable, RunRejected) as exc:
             # An overlay is worth less than the run: note it and train on.
             log.warning("run %s: artifact %s not uploaded: %s", self.reporter.run_id, name, exc)
+
+    def on_checkpoint(self, name: str, path: Path) -> None:
+        """Send the checkpoint just saved here to the API's store, before the epoch is reported: the
+        epochs the API shows as done can be resumed from on any machine. A failure costs only that."""
+        try:
+            self.reporter.upload_checkpoint(name, path, retry_for=CHECKPOINT_RETRY_SECONDS)
+        except (ApiUnavailable, RunRejected, OSError) as exc:
+            log.warning("run %s: checkpoint %s not uploaded (another machine would resume from an earlier "
+                        "one): %s", self.reporter.run_id, name, exc)  # fmt: skip
 
     def should_stop(self) -> bool:
         return self._stop_requested.is_set() or SHUTDOWN.is_set()

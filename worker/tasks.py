@@ -11,18 +11,22 @@ import traceback
 from pathlib import Path
 
 from billiard.process import current_process
+from celery.app.amqp import Queues
 from celery.exceptions import Reject
 from celery.signals import celeryd_after_setup, worker_process_init, worker_ready, worker_shutdown, worker_shutting_down
 
-from trainboard.queues import TRAIN_RUN_TASK
+from trainboard.queues import TRAIN_RUN_TASK, consumed_in_order
 from trainboard.settings import get_settings
 from worker.catalog import CatalogPublisher, worker_catalog, worker_queues
 from worker.celery_app import app
 from worker.devices import assign_device, assigned_device
-from worker.reporter import Reporter, RunRejected
+from worker.reporter import ApiUnavailable, Reporter, RunRejected
 from worker.run_callback import SHUTDOWN, ReportingCallback
 
 log = logging.getLogger(__name__)
+
+# How long the download of a run's last checkpoint retries while the API is unreachable.
+CHECKPOINT_DOWNLOAD_RETRY_SECONDS = 60.0
 
 # Sent by the worker's main process to its pool processes when it shuts down (SIGTERM).
 SHUTDOWN_SIGNAL = signal.SIGUSR2
@@ -31,10 +35,19 @@ SHUTDOWN_SIGNAL = signal.SIGUSR2
 @celeryd_after_setup.connect
 def _consume_the_queues_of_loaded_packages(sender, instance, **_kwargs) -> None:
     """Loads the plugins (built-in zoo included), then consumes the queue of each package and pair
-    of packages loaded: runs reach only workers that have their model and their dataset."""
-    for queue in worker_queues():
-        instance.app.amqp.queues.select_add(queue)
-    log.info("worker %s consumes %s", sender, ", ".join(sorted(instance.app.amqp.queues)))
+    of packages loaded: runs reach only workers that have their model and their dataset. Resumed
+    runs' queues first: the broker hands out a resumed run before any new one."""
+    queues = instance.app.amqp.queues
+    consume_in_order(queues, consumed_in_order(worker_queues()))
+    log.info("worker %s consumes, in this order: %s", sender, ", ".join(queues.consume_from))
+
+
+def consume_in_order(queues: Queues, names: list[str]) -> None:
+    """Consume exactly these queues, in this order (Celery's consumer declares them so; Celery's
+    default queue, added first, would otherwise stay ahead of the resumed queues)."""
+    for name in names:
+        queues.select_add(name)
+    queues.select(names)
 
 
 _publisher: CatalogPublisher | None = None
@@ -44,7 +57,10 @@ _publisher: CatalogPublisher | None = None
 def _publish_catalog(sender, **_kwargs) -> None:
     global _publisher
     settings = get_settings()
-    _publisher = CatalogPublisher(settings.api_url, worker_catalog(sender.hostname), token=settings.api_token)
+    _publisher = CatalogPublisher(
+        settings.api_url, worker_catalog(sender.hostname), token=settings.api_token,
+        on_unauthorised=lambda why: stop_unauthorised(why, os.getpid()),
+    )  # fmt: skip
     _publisher.start()
 
 
@@ -78,6 +94,16 @@ def _child_pids() -> list[int]:
     return pids
 
 
+
+def stop_unauthorised(why: str, main_pid: int) -> None:
+    """The API refuses this worker's token: it could claim no run and report nothing, so it stops
+    (warm shutdown of its main process) instead of taking runs it would skip, and says why."""
+    log.error(
+        "worker not authorised: %s: set TRAINBOARD_API_TOKEN to a valid token (`trainboard token create NAME`); "
+        "the worker stops", why,
+    )  # fmt: skip
+    os.kill(main_pid, signal.SIGTERM)
+
 @app.task(name=TRAIN_RUN_TASK, bind=True)
 def train_run(self, run_id: int) -> str:
     """Train run `run_id`; returns its final status."""
@@ -87,6 +113,7 @@ def train_run(self, run_id: int) -> str:
     from pydantic import ValidationError
 
     from trainboard.plugins import load_plugins
+    from worker.engine import checkpoints
     from worker.engine.loop import TrainingCancelled, TrainingDiverged, train
     from worker.engine.model_stats import ModelMisfit, model_size
     from worker.engine.spec import EngineSpec
@@ -104,6 +131,9 @@ def train_run(self, run_id: int) -> str:
             # The worker's name (trainboard@host), which says which worker of a machine trains it.
             run = reporter.claim(self.request.hostname or socket.gethostname())
         except RunRejected as exc:
+            if exc.status_code in (401, 403):  # no run can be reported: stop taking any, loudly
+                stop_unauthorised(f"the API refused its claim of run {run_id} (HTTP {exc.status_code})", os.getppid())
+                raise Reject("worker not authorised", requeue=True) from None
             log.info("run %s not started: %s", run_id, exc.detail)
             return "skipped"
         callback = ReportingCallback(reporter)  # beats at the interval the API gave with the claim
@@ -114,6 +144,7 @@ def train_run(self, run_id: int) -> str:
             # Sized before any data is loaded: a model that cannot take the inputs fails here, in seconds.
             callback.report_size(*model_size(spec))
             checkpoint_dir = settings.resolved_artifacts_dir / "runs" / str(run_id) / "checkpoints"
+            restore_last_checkpoint(reporter, checkpoint_dir / checkpoints.LAST)
             train(spec, callback, data_dir=settings.data_dir, checkpoint_dir=checkpoint_dir,
                   assigned_device=assigned_device())
             status = "completed"
@@ -134,6 +165,18 @@ def train_run(self, run_id: int) -> str:
             return _report_end(reporter, callback, status, error)
         finally:
             callback.close()
+
+
+def restore_last_checkpoint(reporter: Reporter, path: Path) -> None:
+    """Put the run's last checkpoint from the API's store at `path`, where the engine resumes from:
+    the run may have been interrupted on another machine, or moved there and back. This machine's
+    own copy is kept when it is the same, and used when the API has none or cannot be reached."""
+    try:
+        if reporter.download_checkpoint(path.name, path, retry_for=CHECKPOINT_DOWNLOAD_RETRY_SECONDS):
+            log.info("run %s resumes from the API's checkpoint %s", reporter.run_id, path.name)
+    except (ApiUnavailable, RunRejected, OSError) as exc:  # a lost lease is the heartbeat's to act on
+        where = "this machine's copy" if path.exists() else "epoch 1"
+        log.warning("run %s: checkpoint not fetched from the API, resuming from %s: %s", reporter.run_id, where, exc)
 
 
 def _report_end(reporter: Reporter, callback: ReportingCallback, status: str, error: str | None) -> str:

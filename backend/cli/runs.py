@@ -14,6 +14,11 @@ from backend.cli.progress import watch_and_exit
 from backend.cli.specs import build_submission
 
 
+def _status(run: dict) -> str:
+    """`queued`, or why no online worker can take it: `queued: waiting for a worker with a GPU`."""
+    return run["status"] + (f": {run['waiting_for']}" if run.get("waiting_for") else "")
+
+
 def _entry_name(value: Any) -> str:
     """`mlp` from "mlp" or {"name": "mlp", ...}."""
     if isinstance(value, dict):
@@ -60,7 +65,7 @@ def submit(
         group=group,
     )
     run = api_call("POST", "/runs", json=body)
-    click.echo(f"submitted run {run['id']}: {run['name']} ({run['status']})")
+    click.echo(f"submitted run {run['id']}: {run['name']} ({_status(run)})")
     if watch:
         watch_and_exit(run["id"])
 
@@ -72,20 +77,24 @@ def submit(
 @click.option("--source", type=click.Choice(["worker", "script"]), help="Only runs of workers, or of your own scripts")
 @click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
 def list_runs(statuses: tuple[str, ...], group: str | None, name: str | None, source: str | None, limit: int) -> None:
-    """List runs, newest first. A run your own script reports shows `script` as its model."""
+    """List runs, newest first. A run your own script reports shows `script` as its model; a queued
+    run no online worker can take is marked `queued!`, with the reason under the table."""
     params: dict[str, Any] = {"limit": limit, "status": list(statuses)}
     for key, value in (("group", group), ("name", name), ("source", source)):
         if value is not None:
             params[key] = value
     page = api_call("GET", "/runs", params=params)
-    rows = []
+    rows, waiting = [], []
     for run in page["data"]:
+        if run.get("waiting_for"):
+            waiting.append(f"! run {run['id']}: {run['waiting_for']}")
         spec = run.get("spec") or {}
         script = run.get("source") == "script"
         rows.append([
             str(run["id"]),
             shorten(run["name"], 40),
-            run["status"] + ("*" if run.get("cancel_requested") and run["status"] == "running" else ""),
+            run["status"] + ("*" if run.get("cancel_requested") and run["status"] == "running" else "")
+            + ("!" if run.get("waiting_for") else ""),
             "script" if script else _entry_name(spec.get("model")),
             "-" if script else _entry_name(spec.get("dataset")),
             "-" if script else f"{run.get('epochs_completed', 0)}/{total_epochs(run) or '?'}",
@@ -97,6 +106,8 @@ def list_runs(statuses: tuple[str, ...], group: str | None, name: str | None, so
         click.echo(
             format_table(["ID", "NAME", "STATUS", "MODEL", "DATASET", "EPOCH", "PARAMS", "MACS", "CREATED"], rows)
         )
+    for line in waiting:  # runs no online worker can take, and why
+        click.echo(line)
     click.echo(f"{len(rows)} of {page['count']} runs")
 
 
@@ -109,9 +120,10 @@ def show(run_id: int, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(run, indent=2))
         return
-    status = run["status"] + (
+    status = _status(run) + (
         " (cancel requested)" if run.get("cancel_requested") and run["status"] == "running" else ""
     )
+    handbacks = f" ({run['handbacks']} handed back on a worker's stop)" if run.get("handbacks") else ""
     fields = [
         ("status", status),
         ("group", run.get("group") or "-"),
@@ -123,7 +135,7 @@ def show(run_id: int, as_json: bool) -> None:
         ("finished", local_time(run.get("finished_at"))),
         ("host" if run.get("source") == "script" else "worker", run.get("worker_host") or "-"),
         ("device", run.get("device_name") or "-"),
-        ("attempt", str(run.get("attempt", 0))),
+        ("attempt", str(run.get("attempt", 0)) + handbacks),
     ]
     click.echo(f"run {run['id']}: {run['name']}")
     for label, value in fields:

@@ -1,5 +1,7 @@
 """The commands that run the service: `migrate`, `api`, `worker`, and `up`, which migrates and then
-supervises the API and one local worker as child processes until Ctrl-C or SIGTERM.
+supervises the API and one local worker as child processes until Ctrl-C or SIGTERM: a worker that
+dies (an OOM kill, a crash) is started again with backoff while the API keeps serving; the API's
+death stops everything.
 
 Imports of the backend, SQLAlchemy and uvicorn stay inside the commands: the client commands,
 registered in the same group, start quickly."""
@@ -7,6 +9,7 @@ registered in the same group, start quickly."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -162,10 +165,10 @@ def _wait_until_answering(url: str, api_process: subprocess.Popen, timeout: floa
             time.sleep(0.3)
 
 
-def _wait_for_worker_catalog(url: str, settings: Settings, worker: subprocess.Popen, timeout: float = 180.0) -> bool:
+def _wait_for_worker_catalog(url: str, token: str, worker: subprocess.Popen, timeout: float = 180.0) -> bool:
     """Until the local worker has published what it can train (it loads torch and the plugins
     first): before that, the form would offer nothing and every run would be refused."""
-    headers = {"Authorization": f"Bearer {settings.api_token}"} if settings.api_token else {}
+    headers = {"Authorization": f"Bearer {token}"}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if worker.poll() is not None:
@@ -193,6 +196,37 @@ def _stop_children(children: list[tuple[str, subprocess.Popen, int]], grace: flo
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline and any(proc.poll() is None for proc, _ in alive):
             time.sleep(0.1)
+
+
+class SupervisedWorker:
+    """`up`'s local worker: started again when it dies, after 1, 2, 4... up to 60 s (back to 1 s once
+    it has run a minute), each restart said on stderr. Its interrupted run resumes as after any
+    lost worker: the recovery sweep requeues it and the new worker takes it from its checkpoint."""
+
+    STEADY_S, MAX_BACKOFF_S = 60.0, 60.0
+
+    def __init__(self, argv: list[str], env: dict[str, str]):
+        self.argv, self.env = argv, env
+        self.restarts, self.backoff, self.restart_at = 0, 1.0, None
+        self.process = self._start()
+
+    def _start(self) -> subprocess.Popen:
+        self.started = time.monotonic()
+        return subprocess.Popen(self.argv, env=self.env)
+
+    def check(self) -> None:
+        """Called every half second: notices a death, restarts when its backoff is over."""
+        if self.restart_at is None and self.process.poll() is not None:
+            if time.monotonic() - self.started >= self.STEADY_S:
+                self.backoff = 1.0
+            self.restart_at = time.monotonic() + self.backoff
+            click.echo(f"warning: the worker exited with code {self.process.returncode}; starting it again in "
+                       f"{self.backoff:.0f} s (the API keeps serving)", err=True)  # fmt: skip
+            self.backoff = min(self.backoff * 2, self.MAX_BACKOFF_S)
+        elif self.restart_at is not None and time.monotonic() >= self.restart_at:
+            self.restart_at, self.restarts = None, self.restarts + 1
+            self.process = self._start()
+            click.echo(f"worker started again (restart {self.restarts})", err=True)
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -234,9 +268,15 @@ def up(host: str | None, port: int | None) -> None:
         raise database_error(exc) from None
 
     url = _local_url(settings.host, settings.port)
-    env = {**os.environ, "TRAINBOARD_API_URL": url}  # the local worker reports to this API
+    # The local worker always authenticates, whatever tokens the user made: with the user's token
+    # when one is set, else with one minted for this run of `up` (taken by the API, yet not a
+    # configured token: writes stay open on localhost when the user made none).
+    worker_token = settings.api_token or secrets.token_urlsafe(32)
+    env = {**os.environ, "TRAINBOARD_API_URL": url, "TRAINBOARD_WORKER_TOKEN": worker_token}
+    worker_env = {**env, "TRAINBOARD_API_TOKEN": worker_token}
     base = [sys.executable, "-m", "backend.cli"]
     children: list[tuple[str, subprocess.Popen, int]] = []
+    worker: SupervisedWorker | None = None
     previous_sigint = signal.getsignal(signal.SIGINT)
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM stops like Ctrl-C
     try:
@@ -246,16 +286,15 @@ def up(host: str | None, port: int | None) -> None:
         if health.status_code != 200:
             click.echo(f"warning: the API answers but is degraded: {one_line(health.text)}", err=True)
         # The worker starts once the API is up: the two do not race to create the broker's tables.
-        worker_process = subprocess.Popen([*base, "worker"], env=env)
-        children.append(("worker", worker_process, getattr(signal, "SIGQUIT", signal.SIGKILL)))
-        if not _wait_for_worker_catalog(url, settings, worker_process):
+        worker = SupervisedWorker([*base, "worker"], worker_env)
+        if not _wait_for_worker_catalog(url, worker_token, worker.process):
             click.echo("warning: the worker has not published what it can train yet", err=True)
         click.echo(f"trainboard is running at {url}  (API docs: {url}/docs)")
         click.echo("press Ctrl-C to stop")
         while True:
-            for name, proc, _ in children:
-                if proc.poll() is not None:
-                    raise click.ClickException(f"the {name} exited with code {proc.returncode}; stopping trainboard")
+            if api_process.poll() is not None:
+                raise click.ClickException(f"the API exited with code {api_process.returncode}; stopping trainboard")
+            worker.check()
             time.sleep(0.5)
     except KeyboardInterrupt:
         click.echo("stopping trainboard...", err=True)
@@ -263,6 +302,8 @@ def up(host: str | None, port: int | None) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # let the shutdown below finish
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
+            if worker is not None:  # the one running now, after any restart
+                children.append(("worker", worker.process, getattr(signal, "SIGQUIT", signal.SIGKILL)))
             _stop_children(children)
         finally:
             signal.signal(signal.SIGTERM, previous_sigterm)

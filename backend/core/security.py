@@ -1,8 +1,10 @@
 """API token checks. Write routes need a token whenever one is configured; when the service
 listens beyond localhost a token is mandatory and read routes need it too.
 
-"A token is configured" means TRAINBOARD_API_TOKEN is set, or the `api_tokens` table holds an
-unrevoked token (`trainboard token create NAME`). A request's bearer token is accepted when it
+"A token is configured" means TRAINBOARD_API_TOKEN is set, or a token was ever made with
+`trainboard token create NAME` (revoked ones count: revoking the last token locks writes, it never
+opens them), or the API listens beyond localhost (then every route but the public ones needs a
+token, whatever the table holds). A request's bearer token is accepted when it
 equals the environment's token (constant-time compare) or hashes to an unrevoked table token.
 """
 
@@ -61,11 +63,12 @@ def _unauthorized() -> HTTPException:
 
 
 def verify_token(request: Request, settings: Settings, sessions: sessionmaker[Session] | None = None) -> None:
-    """Pass when the request's token is valid, or when no token is configured at all; else 401."""
+    """Pass when the request's token is valid, or on localhost when no token is configured at all; else 401."""
     given = _bearer(request)
     expected = settings.api_token
-    if given is not None and expected is not None and secrets.compare_digest(given.encode(), expected.encode()):
-        return
+    for accepted in (expected, settings.worker_token):
+        if given is not None and accepted is not None and secrets.compare_digest(given.encode(), accepted.encode()):
+            return
     if sessions is None:
         if expected is None:
             return
@@ -77,6 +80,6 @@ def verify_token(request: Request, settings: Settings, sessions: sessionmaker[Se
             except SQLAlchemyError as exc:  # bookkeeping only: never fail the request for it
                 log.warning("could not record the token's last use: %s", exc)
             return
-        if expected is None and not tokens_crud.any_active(session=session):
-            return  # no token configured at all
+        if expected is None and not settings.listens_beyond_localhost and not tokens_crud.any_made(session=session):
+            return  # localhost, and no token was ever configured
     raise _unauthorized()

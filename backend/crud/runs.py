@@ -235,13 +235,17 @@ def finish_run(
 
 
 def release_run(*, session: Session, run: Run) -> Run:
-    """Back to the queue with its progress kept; the next worker resumes from the last checkpoint."""
+    """Back to the queue with its progress kept; the next worker resumes from the last checkpoint.
+    Counted as a handback, which uses none of the run's attempts."""
     if run.source == RunSource.script.value:
         raise InvalidTransition(_reported_by_its_script(run))
     if run.status != RunStatus.running.value:
         raise InvalidTransition(f"run {run.id} is {run.status}, not running")
     run.status = RunStatus.queued.value
     run.worker_host = None
+    run.handbacks = Run.handbacks + 1  # atomic; a handback costs no attempt (the recovery sweep)
+    session.flush()
+    session.refresh(run, ["handbacks"])
     return run
 
 

@@ -48,6 +48,11 @@ def revoke_token(*, session: Session, token: ApiToken) -> None:
         token.revoked_at = utcnow()
 
 
+def any_made(*, session: Session) -> bool:
+    """Whether a token was ever made, revoked ones included: then writes need one for good."""
+    return session.scalar(select(ApiToken.id).limit(1)) is not None
+
+
 def any_active(*, session: Session) -> bool:
     return session.scalar(select(ApiToken.id).where(ApiToken.revoked_at.is_(None)).limit(1)) is not None
 

@@ -48,6 +48,8 @@ class Run(Base):
     device_name: Mapped[str | None] = mapped_column(String(255))
     environment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     attempt: Mapped[int] = mapped_column(Integer, default=0)
+    # Executions its worker ended by handing the run back (SIGTERM): they cost no attempt, a crash does.
+    handbacks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     epochs_completed: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[str | None] = mapped_column(Text)

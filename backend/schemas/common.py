@@ -1,23 +1,32 @@
 import json
 import re
+import unicodedata
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Bidirectional overrides and isolates: they make a name read otherwise than it is ("Trojan Source").
+_BIDI_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
-def _no_control_characters(value: str) -> str:
+def _readable_label(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # JSON can carry a lone surrogate ("\\ud800"); no store or page can
+        raise ValueError("must be valid Unicode text (a lone surrogate such as \\ud800 is not)") from None
     if _CONTROL.search(value):
         raise ValueError("must not contain control characters (newlines, tabs, escapes...)")
-    if not value.strip():
-        raise ValueError("must not be blank")
+    if _BIDI_CONTROL.search(value):
+        raise ValueError("must not contain bidirectional control characters (U+202A-U+202E, U+2066-U+2069)")
+    if not any(unicodedata.category(char)[0] in "LNPS" for char in value):
+        raise ValueError("must contain a visible character (not only spaces or invisible ones)")
     return value
 
 
 # A name a person gives: shown in tables, legends and file names.
-Label = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_control_characters)]
+Label = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_readable_label)]
 
 # Every report of a worker (heartbeat, points, artifacts, finish, release) carries the attempt its
 # claim returned: its lease. A report of an execution that is no longer the run's current one gets 409.

@@ -47,12 +47,16 @@ class RunPublic(BaseModel):
     device_name: str | None
     environment: dict[str, Any] | None
     attempt: int
+    handbacks: int = Field(default=0, description="Executions handed back on a worker's graceful stop: no attempt used")
     epochs_completed: int
     cancel_requested: bool
     error: str | None
     param_count: int | None = Field(description="Measured by the worker when the run starts")
     macs: int | None
     queue: str | None = Field(default=None, description="The Celery queue it is routed to")
+    waiting_for: str | None = Field(
+        default=None, description="Why a queued run waits: no online worker can take it (no GPU, a package missing)"
+    )
     study_id: int | None = Field(default=None, description="The study the run belongs to")
     cell: dict[str, Any] | None = Field(default=None, description="Its grid cell in the study: {'model.norm': 'batch'}")
     summary: dict[str, MetricSummary] = Field(

@@ -1,7 +1,9 @@
 """Run artifacts on disk (prediction overlays, reports): `<artifacts dir>/runs/<run id>/<name>`.
 
 Names are relative paths of plain segments; anything that could leave the run's folder
-(`..`, absolute paths, backslashes, encoded tricks that decode to them) is refused.
+(`..`, absolute paths, backslashes, encoded tricks that decode to them) is refused, and so is
+`checkpoints/...`: a worker on this machine keeps its own copy of a run's checkpoints there, which
+no artifact upload may replace (checkpoints travel through backend/services/checkpoints.py).
 """
 
 from __future__ import annotations
@@ -12,9 +14,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from backend.services import checkpoints
+
 SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 MEDIA_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".json": "application/json", ".csv": "text/csv",
                ".txt": "text/plain", ".html": "text/html", ".pt": "application/octet-stream"}
+
+
+RESERVED = "checkpoints"  # a worker's own copy of the run's checkpoints, never an artifact
 
 
 class InvalidArtifactName(ValueError):
@@ -32,6 +39,8 @@ def resolve(artifacts_dir: Path, run_id: int, name: str) -> Path:
         raise InvalidArtifactName(
             f"invalid artifact name {name!r}: use up to 4 '/'-separated parts of letters, digits, '_', '-', '.'"
         )
+    if segments[0] == RESERVED:
+        raise InvalidArtifactName(f"invalid artifact name {name!r}: {RESERVED}/ holds the worker's checkpoints")
     base = run_dir(artifacts_dir, run_id).resolve()
     path = (base / Path(*segments)).resolve()
     if base not in path.parents:
@@ -58,7 +67,7 @@ def list_artifacts(artifacts_dir: Path, run_id: int) -> list[dict]:
         return []
     found = []
     for path in sorted(base.rglob("*")):
-        if path.is_file() and not path.name.startswith(".") and "checkpoints" not in path.relative_to(base).parts:
+        if path.is_file() and not path.name.startswith(".") and path.relative_to(base).parts[0] != RESERVED:
             found.append({"name": path.relative_to(base).as_posix(), "size": path.stat().st_size,
                           "media_type": media_type(path)})
     return found
@@ -69,4 +78,6 @@ def media_type(path: Path) -> str:
 
 
 def delete_all(artifacts_dir: Path, run_id: int) -> None:
+    """Everything the API keeps on disk for the run: its artifacts and its checkpoints."""
     shutil.rmtree(run_dir(artifacts_dir, run_id), ignore_errors=True)
+    checkpoints.delete_all(artifacts_dir, run_id)

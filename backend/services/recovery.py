@@ -2,11 +2,13 @@
 
 Every few seconds (and at start-up) the API
 - gives back to the queue each running run whose worker stopped heart-beating (killed, machine
-  lost), up to `max_attempts`, after which the run fails with the reason; the next worker
-  resumes it from its last checkpoint; a run reported by its own script is never queued: lost,
-  it fails ("the script stopped reporting"), and its script's next heartbeat revives it;
+  lost), up to `max_attempts` such crashes (a handback on SIGTERM costs none), after which the
+  run fails with the reason; the next worker resumes it from its last checkpoint; a run reported
+  by its own script is never queued: lost, it fails ("the script stopped reporting"), and its
+  script's next heartbeat revives it;
 - enqueues again each queued run the broker does not hold (a restarted Redis without
   persistence, a message lost with a killed worker).
+A run that was started before goes to its queue's resumed twin: workers take it before new runs.
 A second message for a run is harmless: only one worker can claim it.
 """
 
@@ -23,7 +25,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from trainboard.queues import DEFAULT_QUEUE
+from trainboard.queues import DEFAULT_QUEUE, resumed
 from trainboard.settings import Settings
 from trainboard.limits import SCRIPT_LOST
 from backend.models import Run, RunSource, RunStatus
@@ -45,6 +47,12 @@ class RecoveryReport:
     reenqueued: list[int] = field(default_factory=list)  # queued runs the broker did not hold
 
 
+def crashes(run: Run) -> int:
+    """Executions that used up an attempt, this one included: all but those its worker handed back
+    on a graceful stop (SIGTERM), which are routine restarts, not failures."""
+    return run.attempt - (run.handbacks or 0)
+
+
 def release_stale_runs(session: Session, settings: Settings) -> RecoveryReport:
     report = RecoveryReport()
     now = utcnow()
@@ -64,7 +72,7 @@ def release_stale_runs(session: Session, settings: Settings) -> RecoveryReport:
                 f"{SCRIPT_LOST}: no heartbeat from {run.worker_host or 'its host'} "
                 f"since {last_seen:%Y-%m-%d %H:%M:%S} UTC"))
             target = report.failed
-        elif run.attempt >= settings.max_attempts:
+        elif crashes(run) >= settings.max_attempts:
             values = dict(status=RunStatus.failed.value, finished_at=now, updated_at=now, error=(
                 f"worker lost: no heartbeat from {run.worker_host} since {last_seen:%Y-%m-%d %H:%M:%S} UTC, "
                 f"and all {settings.max_attempts} attempts are used"))
@@ -104,17 +112,17 @@ def sweep(
     with factory() as session:
         report = release_stale_runs(session, settings) if release_stale else RecoveryReport()
         queued = session.execute(
-            select(Run.id, Run.updated_at, Run.queue).where(
+            select(Run.id, Run.updated_at, Run.queue, Run.attempt).where(
                 Run.status == RunStatus.queued.value, Run.source == RunSource.worker.value
             )
         ).all()
-    queues = {queue or DEFAULT_QUEUE for _, _, queue in queued}
+    queues = {name for *_, queue, _ in queued for name in (queue or DEFAULT_QUEUE, resumed(queue or DEFAULT_QUEUE))}
     held = broker_queue.queued_run_ids(settings.resolved_broker_url, queues) if queued else set()
     now = utcnow()
-    for run_id, updated_at, queue in queued:
+    for run_id, updated_at, queue, attempt in queued:
         if run_id in report.requeued or (held is not None and run_id not in held and now - updated_at > ENQUEUE_GRACE):
             try:
-                enqueue_run(celery, run_id, queue)
+                enqueue_run(celery, run_id, queue, resuming=attempt > 0)
                 report.reenqueued.append(run_id)
             except BrokerUnavailable as exc:
                 log.warning("recovery: cannot enqueue run %s yet: %s", run_id, exc)

@@ -28,7 +28,7 @@ BAD_HEADERS = [
 
 
 def _app_client(settings: Settings) -> TestClient:
-    return TestClient(create_app(settings))
+    return TestClient(create_app(settings), base_url="http://localhost")
 
 
 @pytest.fixture
@@ -165,3 +165,45 @@ def test_exposed_service_health_stays_open_for_load_balancers(exposed):
         response = exposed.get(path)
         assert response.status_code == 200
         assert response.json()["database"] == "ok"
+
+
+def _made_then_revoked(settings: Settings) -> None:
+    """`trainboard token create admin`, then `trainboard token revoke admin`, on the database."""
+    from sqlalchemy.orm import Session
+
+    from backend.core.db import get_engine
+    from backend.crud import tokens as tokens_crud
+
+    with Session(get_engine(settings)) as session:
+        token, _secret = tokens_crud.create_token(session=session, name="admin")
+        session.commit()
+        tokens_crud.revoke_token(session=session, token=token)
+        session.commit()
+
+
+def test_revoking_the_last_token_of_an_exposed_server_locks_it(migrated):
+    """Issue 12, row 3: an exposed API whose only token is revoked answers nothing but 401."""
+    from sqlalchemy.orm import Session
+
+    from backend.core.db import get_engine
+    from backend.crud import tokens as tokens_crud
+
+    exposed = migrated.model_copy(update={"host": "0.0.0.0"})
+    with Session(get_engine(exposed)) as session:
+        token, _secret = tokens_crud.create_token(session=session, name="admin")
+        session.commit()
+    with _app_client(exposed) as client:  # started while the token was valid
+        with Session(get_engine(exposed)) as session:
+            tokens_crud.revoke_token(session=session, token=session.merge(token))
+            session.commit()
+        _assert_401(client.get(f"{API}/runs"))
+        _assert_401(client.post(f"{API}/runs", json=run_body()))
+        _assert_401(client.delete(f"{API}/runs/1"))
+        assert queued_messages(exposed) == 0
+
+
+def test_revoking_the_last_token_on_localhost_locks_writes(migrated):
+    _made_then_revoked(migrated)
+    with _app_client(migrated) as client:
+        _assert_401(client.post(f"{API}/runs", json=run_body()))
+        assert client.get(f"{API}/runs").status_code == 200  # reads stay open on localhost

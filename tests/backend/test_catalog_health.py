@@ -142,7 +142,7 @@ def test_health_ok(client, path):
 @pytest.fixture
 def broker_down(migrated):
     settings = migrated.model_copy(update={"broker_url": UNREACHABLE_BROKER})
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         yield client
 
 
@@ -177,7 +177,7 @@ def test_redis_broker_receives_the_run(migrated, redis_url):
     import redis
 
     settings = migrated.model_copy(update={"broker_url": redis_url})
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         assert client.get("/health").json()["broker"] == "ok"
         create_run(client)
         create_run(client)

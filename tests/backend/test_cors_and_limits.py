@@ -25,7 +25,7 @@ def test_cors_is_off_by_default(client):
 
 def test_cors_allows_exactly_the_configured_origins(migrated):
     settings = migrated.model_copy(update={"cors_origins": ["https://dash.example"]})
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         allowed = client.options(f"{API}/runs", headers={"Origin": "https://dash.example", **PREFLIGHT})
         assert allowed.status_code == 200
         assert allowed.headers["access-control-allow-origin"] == "https://dash.example"
@@ -58,7 +58,8 @@ LIMIT = 64 * 1024
 
 @pytest.fixture
 def capped(migrated):
-    with TestClient(create_app(migrated.model_copy(update={"max_body_bytes": LIMIT}))) as client:
+    app = create_app(migrated.model_copy(update={"max_body_bytes": LIMIT}))
+    with TestClient(app, base_url="http://localhost") as client:
         yield client
 
 

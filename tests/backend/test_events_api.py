@@ -224,3 +224,15 @@ def test_unknown_run_is_404(api):
     response = api.get("/runs/999/events")
     assert response.status_code == 404
     assert "999" in response.json()["detail"]
+
+
+def test_a_queued_run_no_worker_can_take_streams_why_until_one_comes(api, monkeypatch):
+    monkeypatch.setattr(events_route, "RECHECK_SECONDS", 0.2)
+    from tests.backend.test_gpu_routing import gpu_worker
+
+    run = _ok(api.post("/runs", json={"spec": valid_spec(device="cuda")}))
+    with _stream(api, run["id"], deadline_s=15) as reader:
+        assert reader.next().json()["waiting_for"] == "waiting for a worker with a GPU"
+        _ok(api.post("/workers", json=gpu_worker()))  # a GPU machine joins: no wake-up, the recheck sees it
+        assert reader.next().json()["waiting_for"] is None
+        _ok(api.post(f"/runs/{run['id']}/cancel"))

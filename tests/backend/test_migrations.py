@@ -69,12 +69,12 @@ def test_runs_stored_before_script_runs_are_worker_runs_with_their_points(migrat
     """0005 adds the run's source, a script's config and the client's key in place: `runs` is not
     rebuilt (on SQLite that would cascade to the metric points), and every earlier run was a worker's."""
     engine = get_engine(migrated)
-    with TestClient(create_app(migrated)) as client:
+    with TestClient(create_app(migrated), base_url="http://localhost") as client:
         run = started_run(client)
         post_points(client, run["id"], epoch_points(1))
     _downgrade(engine, "0004")
     upgrade(engine)
-    with TestClient(create_app(migrated)) as client:
+    with TestClient(create_app(migrated), base_url="http://localhost") as client:
         again = client.get(f"{API}/runs/{run['id']}").json()
         assert (again["source"], again["config"], again["status"]) == ("worker", None, "running")
         assert len(client.get(f"{API}/runs/{run['id']}/metrics").json()["points"]) == 3
@@ -83,12 +83,27 @@ def test_runs_stored_before_script_runs_are_worker_runs_with_their_points(migrat
     assert indexes["ix_runs_client_key"]["column_names"] == ["client_key"] and indexes["ix_runs_client_key"]["unique"]
 
 
+def test_runs_stored_before_handbacks_count_none_and_keep_their_points(migrated):
+    """0006 adds the run's handbacks in place: `runs` is not rebuilt (on SQLite that would cascade
+    to the metric points)."""
+    engine = get_engine(migrated)
+    with TestClient(create_app(migrated), base_url="http://localhost") as client:
+        run = started_run(client)
+        post_points(client, run["id"], epoch_points(1))
+    _downgrade(engine, "0005")
+    upgrade(engine)
+    with TestClient(create_app(migrated), base_url="http://localhost") as client:
+        again = client.get(f"{API}/runs/{run['id']}").json()
+        assert (again["handbacks"], again["attempt"], again["status"]) == (0, 1, "running")
+        assert len(client.get(f"{API}/runs/{run['id']}/metrics").json()["points"]) == 3
+
+
 def test_upgrade_twice_is_harmless_and_keeps_data(migrated):
-    with TestClient(create_app(migrated)) as client:
+    with TestClient(create_app(migrated), base_url="http://localhost") as client:
         run = started_run(client)
         post_points(client, run["id"], epoch_points(1))
     upgrade(get_engine(migrated))
-    with TestClient(create_app(migrated)) as client:
+    with TestClient(create_app(migrated), base_url="http://localhost") as client:
         assert client.get(f"{API}/runs/{run['id']}").json()["name"] == run["name"]
         assert len(client.get(f"{API}/runs/{run['id']}/metrics").json()["points"]) == 3
 
@@ -114,7 +129,7 @@ def test_refusal_does_not_show_the_database_password(postgres_url):
 
 def test_downgrade_to_base_then_upgrade_again(migrated):
     engine = get_engine(migrated)
-    with TestClient(create_app(migrated)) as client:
+    with TestClient(create_app(migrated), base_url="http://localhost") as client:
         create_run(client)
 
     _downgrade(engine, "base")
@@ -126,7 +141,7 @@ def test_downgrade_to_base_then_upgrade_again(migrated):
     upgrade(engine)
     assert current_revision(engine) == head_revision()
     assert _schema_diff(engine) == []
-    with TestClient(create_app(migrated)) as client:
+    with TestClient(create_app(migrated), base_url="http://localhost") as client:
         assert client.get(f"{API}/runs").json() == {"data": [], "count": 0}
         assert client.get(f"{API}/catalog").json()["models"] == []  # the workers' catalogs went with the tables
         publish_builtin_catalog(migrated)

@@ -25,7 +25,7 @@ from tests.utils.factories import (
     track_run,
 )
 from trainboard.broker import create_celery
-from trainboard.queues import DEFAULT_QUEUE
+from trainboard.queues import DEFAULT_QUEUE, resumed
 
 
 def age_heartbeat(client, run_id: int, seconds: float) -> None:
@@ -53,7 +53,8 @@ def test_a_run_whose_worker_died_is_queued_again_and_resumed_by_the_next(client,
     report = run_sweep(client)
     assert report.requeued == [run["id"]] and report.reenqueued == [run["id"]]
     assert get(client, run["id"])["status"] == "queued"
-    assert queued_messages(migrated) == before + 1
+    # Into the queue that workers consume before the one of new runs: resumed runs go first.
+    assert queued_messages(migrated, resumed(DEFAULT_QUEUE)) == 1 and queued_messages(migrated) == before
     assert start_run(client, run["id"], worker_host="w2")["attempt"] == 2
 
 
@@ -66,6 +67,26 @@ def test_past_its_attempts_a_lost_run_fails_with_the_reason(client, migrated):
     failed = get(client, run["id"])
     assert failed["status"] == "failed"
     assert "worker lost" in failed["error"] and f"all {migrated.max_attempts} attempts" in failed["error"]
+
+
+def test_handbacks_do_not_count_toward_the_attempt_limit_but_crashes_do(client, migrated):
+    """A worker stopped with SIGTERM hands its run back (routine restarts): that costs no attempt.
+    Only executions that ended in a lost heartbeat (a crash) use up the run's attempts."""
+    run = create_run(client)
+    for handback in range(1, migrated.max_attempts + 2):  # more handbacks than attempts allowed
+        lease = start_run(client, run["id"], worker_host=f"w{handback}")["attempt"]
+        released = client.post(f"{API}/runs/{run['id']}/release", json={"attempt": lease, "reason": "shutdown"})
+        assert released.status_code == 200 and released.json()["handbacks"] == handback
+    for crash in range(1, migrated.max_attempts):
+        start_run(client, run["id"], worker_host=f"crash{crash}")
+        age_heartbeat(client, run["id"], 60)
+        assert run_sweep(client).requeued == [run["id"]], f"crash {crash} of {migrated.max_attempts} allowed"
+    start_run(client, run["id"], worker_host="last")
+    age_heartbeat(client, run["id"], 60)
+    assert run_sweep(client).failed == [run["id"]]
+    failed = get(client, run["id"])
+    assert failed["status"] == "failed" and f"all {migrated.max_attempts} attempts" in failed["error"]
+    assert failed["attempt"] == 2 * migrated.max_attempts + 1 and failed["handbacks"] == migrated.max_attempts + 1
 
 
 def test_a_lost_run_with_a_cancel_request_ends_cancelled(client):
@@ -89,6 +110,21 @@ def test_queued_runs_the_broker_lost_are_enqueued_again(client, migrated):
         session.commit()
     assert run_sweep(client).reenqueued == [run["id"]]
     assert broker_queue.queued_run_ids(migrated.resolved_broker_url, [DEFAULT_QUEUE]) == {run["id"]}
+    assert run_sweep(client).reenqueued == []  # held now: not sent twice
+
+
+def test_a_started_run_the_broker_lost_is_enqueued_again_as_resumed(client, migrated):
+    run = create_run(client)
+    lease = start_run(client, run["id"])["attempt"]
+    client.post(f"{API}/runs/{run['id']}/release", json={"attempt": lease, "reason": "shutdown"})
+    with client.app.state.celery.connection_for_write() as connection:  # the broker loses its messages
+        for queue in (DEFAULT_QUEUE, resumed(DEFAULT_QUEUE)):
+            connection.default_channel.queue_purge(queue)
+    with client.app.state.session_factory() as session:
+        session.execute(update(Run).values(updated_at=utcnow() - timedelta(minutes=1)))
+        session.commit()
+    assert run_sweep(client).reenqueued == [run["id"]]
+    assert broker_queue.queued_run_ids(migrated.resolved_broker_url, [resumed(DEFAULT_QUEUE)]) == {run["id"]}
     assert run_sweep(client).reenqueued == []  # held now: not sent twice
 
 
@@ -123,7 +159,7 @@ def test_release_hands_a_running_run_back_to_the_queue(client, migrated):
     before = queued_messages(migrated)
     released = client.post(f"{API}/runs/{run['id']}/release", json={"attempt": 1, "reason": "shutdown"})
     assert released.status_code == 200 and released.json()["status"] == "queued"
-    assert queued_messages(migrated) == before + 1
+    assert queued_messages(migrated, resumed(DEFAULT_QUEUE)) == 1 and queued_messages(migrated) == before
     assert client.post(f"{API}/runs/{run['id']}/release", json={"attempt": 1}).status_code == 409  # not running now
 
 

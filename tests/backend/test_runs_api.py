@@ -359,7 +359,7 @@ def test_two_workers_never_hold_one_run(client):
 
 def test_run_of_a_dead_worker_is_claimed_again_with_a_new_attempt(migrated):
     quick = migrated.model_copy(update={"heartbeat_seconds": 0.05})  # stale after 0.15 s without a beat
-    with TestClient(create_app(quick)) as client:
+    with TestClient(create_app(quick), base_url="http://localhost") as client:
         run = create_run(client)
         first = start_run(client, run["id"], "w1")
         time.sleep(0.4)

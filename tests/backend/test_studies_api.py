@@ -204,7 +204,7 @@ def test_study_names_are_unique(client):
 @pytest.mark.timeout(60)
 def test_with_the_broker_down_nothing_is_kept(migrated):
     settings = migrated.model_copy(update={"broker_url": UNREACHABLE_BROKER})
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         started = time.monotonic()
         response = client.post(f"{API}/studies", json=study_body(base_spec=valid_spec(), grid={"batch_size": [16, 32]}))
         assert time.monotonic() - started < 20
@@ -388,7 +388,7 @@ def test_upgrading_a_database_with_runs_keeps_them_and_their_metrics(settings):
             {"run": run_id},
         )
     upgrade(engine)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         old = client.get(f"{API}/runs/{run_id}").json()
         assert (old["name"], old["study_id"], old["cell"]) == ("old", None, None)
         assert old["summary"]["test_accuracy"]["final"] == 0.9

@@ -34,7 +34,7 @@ SCRIPT = textwrap.dedent(
     settings = Settings(data_dir=data_dir, broker_url=f"embedded+sqlite:///{data_dir}/broker.db")
     upgrade(get_engine(settings))
     spec = {"model": "convnet", "dataset": "synthetic_cifar10", "learning_rate": 0.1, "epochs": 1, "batch_size": 8}
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         assert client.post("/api/v1/workers", json=json.load(open(catalog_file))).status_code == 200
         catalog = client.get("/api/v1/catalog")
         assert catalog.status_code == 200 and catalog.json()["models"], catalog.text

@@ -6,6 +6,7 @@ names escaped), with the grouping statistics it shares with the compare page."""
 from __future__ import annotations
 
 import math
+import re
 from html.parser import HTMLParser
 from importlib import resources
 
@@ -70,10 +71,19 @@ def test_every_page_and_api_response_carries_the_policy(client, path):
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
-def test_the_api_docs_page_gets_its_own_policy(client):
-    policy = client.get("/docs").headers["content-security-policy"]
-    assert "https://cdn.jsdelivr.net" in policy and "object-src 'none'" in policy
-    assert client.get("/").headers["content-security-policy"] != policy
+def test_the_api_docs_page_is_served_from_installed_files(client):
+    """Issue 12, row 11: /docs loads Swagger UI from this server (the fastapi-offline package), never
+    a CDN, and its policy allows no other host."""
+    page = client.get("/docs")
+    policy = page.headers["content-security-policy"]
+    assert "https:" not in policy and "object-src 'none'" in policy and "form-action 'self'" in policy
+    assert client.get("/").headers["content-security-policy"] != policy  # its inline start-up script
+    assert "http" not in "".join(re.findall(r'(?:src|href)="([^"]*)"', page.text))
+    for name, kind in (("swagger-ui-bundle.js", "text/javascript"), ("swagger-ui.css", "text/css")):
+        asset = client.get(f"/vendor/{name}")
+        assert asset.status_code == 200 and asset.headers["content-type"].startswith(kind)
+        assert f"/vendor/{name}" in page.text
+    assert client.get("/vendor/nothing.js").status_code == 404
 
 
 class _Scripts(HTMLParser):

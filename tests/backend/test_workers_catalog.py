@@ -63,7 +63,8 @@ def test_the_catalog_is_the_union_of_what_workers_publish(client, migrated):
     workers = {w["name"]: w for w in client.get(f"{API}/workers").json()["data"]}
     assert workers["trainboard@gpu-box"]["online"] and "my-plugin" in workers["trainboard@gpu-box"]["packages"]
 
-    with TestClient(create_app(migrated)) as restarted:  # stored: a restarted API knows it at once
+    # Stored: a restarted API knows it at once.
+    with TestClient(create_app(migrated), base_url="http://localhost") as restarted:
         assert models(restarted)["tiny_cnn"]["workers"] == ["trainboard@gpu-box"]
 
 

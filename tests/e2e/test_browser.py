@@ -379,3 +379,35 @@ def test_a_plugins_model_and_dataset_train_from_the_form_and_compare_with_a_buil
     points = page.evaluate("document.getElementById('chart-arch').data.reduce((n, t) => n + t.x.length, 0)")
     assert points == 2  # parameters and MACs of both, as their workers measured them
     screenshot(page, "compare-plugin")
+
+
+def test_a_run_no_worker_can_take_says_why_in_the_table_and_on_its_page(page, stack):
+    """The stack's worker has no GPU: a cuda run waits for one, and the UI says so."""
+    run = create_run(stack, "needs a gpu", "e2e-gpu", device="cuda")
+    try:
+        page.goto("/?group=e2e-gpu")
+        row = page.locator("#runs tbody tr")
+        wait_until(lambda: row.count() == 1, timeout=10, what="the run's row")
+        assert row.locator(".waiting-for").inner_text() == "waiting for a worker with a GPU"
+        screenshot(page, "runs-waiting-for-gpu", full_page=False)
+
+        page.goto(f"/run.html?id={run['id']}")
+        waiting = page.locator("#status-strip #run-waiting")
+        wait_until(lambda: waiting.count() == 1, timeout=10, what="the reason in the status strip")
+        assert waiting.inner_text() == "waiting for a worker with a GPU"
+        assert page.locator("#run-status").inner_text().strip().lower() == "queued"
+        screenshot(page, "run-waiting-for-gpu", full_page=False)
+    finally:
+        httpx.post(f"{stack.api_url}/api/v1/runs/{run['id']}/cancel")
+
+
+def test_the_api_docs_render_offline(page, stack):
+    """Issue 12, row 11: /docs draws Swagger UI from this server alone: every request the page makes
+    goes to the API's own origin, and the operations are listed."""
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto("/docs")
+    page.locator(".opblock").first.wait_for()
+    assert page.locator(".opblock").count() > 20
+    assert "/api/v1/runs/track" in page.content()
+    assert requested and all(url.startswith(stack.api_url) for url in requested), requested

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from tests.e2e.services import running_stack
+from tests.e2e.services import Stack, running_stack
 from tests.utils.live_server import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -174,3 +174,21 @@ def test_api_down_for_a_while_loses_and_duplicates_nothing(tmp_path):
         assert done["status"] == "completed", done["error"]
         assert done["attempt"] == 1  # carried on; never given up for lost
         check_every_epoch_once(stack, run_id)
+
+
+def test_a_worker_whose_token_is_refused_stops_and_says_why(tmp_path):
+    """Issue 12, row 4: a worker the API does not authorise stops at once with the reason in its
+    log, instead of taking runs it would skip while they sit queued with no error."""
+    env = {**env_for(tmp_path), "TRAINBOARD_API_TOKEN": "the-api-token-0123456789"}
+    stack = Stack(env, tmp_path)
+    try:
+        assert stack.cli("migrate").returncode == 0, stack.logs()
+        stack.start("api", "api", "--port", env["TRAINBOARD_PORT"])
+        stack.wait_healthy()
+        worker = stack.start_worker("stranger", env={"TRAINBOARD_API_TOKEN": "a-token-the-api-never-made"})
+        worker.wait(timeout=120)  # it stops by itself
+        log = (tmp_path / "stranger.log").read_text(errors="replace")
+        assert "worker not authorised: the API at" in log and "refused its catalog (HTTP 401)" in log, log[-3000:]
+        assert "set TRAINBOARD_API_TOKEN to a valid token" in log
+    finally:
+        stack.stop_all()

@@ -4,6 +4,7 @@ and the two ways a run ends early."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 
@@ -16,6 +17,10 @@ class EngineCallback(Protocol):
 
     def on_artifact(self, name: str, content: bytes, media_type: str) -> None:
         """Called with files worth keeping, e.g. segmentation overlays (PNG)."""
+
+    def on_checkpoint(self, name: str, path: Path) -> None:
+        """Optional: called after checkpoint `name` (last.pt, best.pt) is saved at `path`, before the
+        epoch is reported; a worker copies it to the API's store there."""
 
     def should_stop(self) -> bool:
         """Polled at every batch boundary; True cancels the run there."""

@@ -79,7 +79,8 @@ def close_epoch(
     checkpoint_dir: Path | None,
     training_state: Callable[[], dict[str, Any]],
 ) -> bool:
-    """Record the epoch, checkpoint it (last, and best when it is), then report it.
+    """Record the epoch, checkpoint it (last, and best when it is; each handed to the callback's
+    `on_checkpoint`), then report it.
     Returns True when early stopping ends the run here."""
     is_best = progress.record(spec, epoch, metrics)
     if checkpoint_dir is not None:
@@ -90,5 +91,8 @@ def close_epoch(
             except OSError as exc:
                 callback.on_epoch(epoch, metrics)  # the epoch itself finished: keep its metrics
                 raise CheckpointFailed(epoch, checkpoint_dir / name, exc) from exc
+            saved = getattr(callback, "on_checkpoint", None)  # optional: callbacks of tests, notebooks
+            if saved is not None:
+                saved(name, checkpoint_dir / name)
     callback.on_epoch(epoch, metrics)
     return progress.stop_early(spec)

@@ -34,12 +34,22 @@ def list_artifacts(run: RunDep, settings: SettingsDep) -> list[dict]:
     return artifacts.list_artifacts(settings.resolved_artifacts_dir, run.id)
 
 
+# Images a page shows with <img>; anything else (HTML, SVG, text...) is a download, and every
+# artifact is sandboxed: an uploaded page can run no script and post no form in the dashboard's origin.
+SHOWN_INLINE = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+ARTIFACT_POLICY = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
+
+
 @router.get("/{name:path}", dependencies=[ReadAuth], response_class=FileResponse)
 def read_artifact(run: RunDep, name: str, settings: SettingsDep) -> FileResponse:
     path = _path(settings, run.id, name)
     if not path.is_file():
         raise HTTPException(status_code=404, detail=f"run {run.id} has no artifact {name!r}")
-    return FileResponse(path, media_type=artifacts.media_type(path))
+    media_type = artifacts.media_type(path)
+    return FileResponse(
+        path, media_type=media_type, filename=path.name, headers={"Content-Security-Policy": ARTIFACT_POLICY},
+        content_disposition_type="inline" if media_type in SHOWN_INLINE else "attachment",
+    )  # fmt: skip
 
 
 @router.put("/{name:path}", dependencies=[WriteAuth], status_code=201)
@@ -63,5 +73,10 @@ async def write_artifact(
         content += chunk
         if len(content) > MAX_ARTIFACT_BYTES:
             raise HTTPException(status_code=413, detail=f"artifact larger than {MAX_ARTIFACT_BYTES} bytes")
-    await run_in_threadpool(artifacts.write, path, bytes(content))
+    try:
+        await run_in_threadpool(artifacts.write, path, bytes(content))
+    except (FileExistsError, NotADirectoryError, IsADirectoryError):  # "a" stored, then "a/b"; or the reverse
+        raise HTTPException(
+            status_code=409, detail=f"artifact {name!r} clashes with another: a name cannot be both a file and a folder"
+        ) from None
     return {"name": name, "size": len(content)}

@@ -16,6 +16,9 @@ from backend.crud import metrics as metrics_crud
 from backend.crud import runs as runs_crud
 from backend.models import RunStatus
 from backend.schemas.run import RunPublic
+from backend.services.routing import with_reasons
+
+MAX_EVENT_ID = 2**63 - 1  # a metric point's id: the largest integer both stores keep
 
 router = APIRouter(prefix="/runs/{run_id}/events", tags=["events"])
 
@@ -23,12 +26,14 @@ router = APIRouter(prefix="/runs/{run_id}/events", tags=["events"])
 RECHECK_SECONDS = 2.0
 
 
-def _snapshot(factory, run_id: int, after_id: int):
+def _snapshot(factory, settings, run_id: int, after_id: int):
     with factory() as session:
         run = runs_crud.get_run(session=session, run_id=run_id)
         if run is None:
             return None, []
-        return RunPublic.model_validate(run), metrics_crud.get_points(session=session, run_id=run_id, after_id=after_id)
+        # Queued, with why no online worker takes it (if none can): rechecked with every snapshot.
+        public = with_reasons(session, settings, [run], [RunPublic.model_validate(run)])[0]
+        return public, metrics_crud.get_points(session=session, run_id=run_id, after_id=after_id)
 
 
 def _points_json(points) -> str:
@@ -47,10 +52,15 @@ async def run_events(
     """Events: `state` (the run, on connect and whenever it changes), `metrics` (new points; the
     event id is a cursor, so a reconnecting client with Last-Event-ID gets only what it missed),
     `heartbeat`, and `end` once the run is finished."""
-    factory = request.app.state.session_factory
+    factory, settings = request.app.state.session_factory, request.app.state.settings
     cursor = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    if cursor > MAX_EVENT_ID:
+        raise HTTPException(status_code=422, detail=[{
+            "loc": ["header", "last-event-id"], "type": "less_than_equal",
+            "msg": f"must be an event id this stream sent (at most {MAX_EVENT_ID})",
+        }])  # fmt: skip
     wake = hub.subscribe(run_id)  # before the first read, so no write falls between the two
-    run, points = await run_in_threadpool(_snapshot, factory, run_id, cursor)
+    run, points = await run_in_threadpool(_snapshot, factory, settings, run_id, cursor)
     if run is None:
         hub.unsubscribe(run_id, wake)
         raise HTTPException(status_code=404, detail=f"run {run_id} not found")
@@ -88,7 +98,7 @@ async def run_events(
                 except asyncio.TimeoutError:
                     pass
                 wake.clear()
-                run, points = await run_in_threadpool(_snapshot, factory, run_id, cursor)
+                run, points = await run_in_threadpool(_snapshot, factory, settings, run_id, cursor)
                 if run is None:  # deleted while followed
                     yield {"event": "end", "data": json.dumps({"status": "deleted"})}
                     return

@@ -10,6 +10,7 @@ from backend.api.deps import HubDep, ReadAuth, RunDep, SessionDep, WriteAuth
 from backend.crud import metrics as metrics_crud
 from backend.crud import runs as runs_crud
 from backend.crud.runs import InvalidTransition
+from trainboard.limits import MAX_STEP
 from backend.schemas.metric import MetricBatch, MetricBatchResult, MetricPointPublic, MetricSeries
 
 router = APIRouter(prefix="/runs/{run_id}/metrics", tags=["metrics"])
@@ -36,7 +37,7 @@ def read_metrics(
     run: RunDep,
     session: SessionDep,
     name: Annotated[list[str] | None, Query(description="Only these metrics (repeat the parameter)")] = None,
-    since_step: Annotated[int | None, Query(ge=0, description="Only steps at or after this one")] = None,
+    since_step: Annotated[int | None, Query(ge=0, le=MAX_STEP, description="Only steps at or after this one")] = None,
 ) -> MetricSeries:
     points = metrics_crud.get_points(session=session, run_id=run.id, names=name, since_step=since_step)
     return MetricSeries(

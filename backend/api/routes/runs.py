@@ -47,6 +47,7 @@ from backend.services import artifacts
 from backend.services.catalog import current_catalog
 from backend.services.finished_summaries import finished_summaries
 from backend.services.launcher import BrokerUnavailable, enqueue_run
+from backend.services.routing import with_reasons
 from trainboard.catalog import SpecInvalid
 from trainboard.settings import Settings
 
@@ -99,12 +100,13 @@ def create_run(run_in: RunCreate, session: SessionDep, celery: CeleryDep, settin
         session.delete(run)
         session.commit()
         raise HTTPException(status_code=503, detail=f"run not submitted: {exc}") from exc
-    return RunPublic.model_validate(run)
+    return with_reasons(session, settings, [run], [RunPublic.model_validate(run)])[0]
 
 
 @router.get("", dependencies=[ReadAuth])
 def list_runs(
     session: SessionDep,
+    settings: SettingsDep,
     status: Annotated[list[RunStatus] | None, Query(description="Any of these statuses")] = None,
     group: Annotated[str | None, Query(max_length=200)] = None,
     name: Annotated[str | None, Query(max_length=200, description="Name contains")] = None,
@@ -129,7 +131,7 @@ def list_runs(
         offset=offset,
         limit=limit,
     )
-    return RunsPublic(data=with_summaries(session, runs), count=total)
+    return RunsPublic(data=with_reasons(session, settings, runs, with_summaries(session, runs)), count=total)
 
 
 # Script runs: created and reported by the user's own script (the Python client), never queued.
@@ -199,8 +201,9 @@ def resume_run(run_id: RunId, body: RunResume, session: SessionDep, hub: HubDep,
 
 
 @router.get("/{run_id}", dependencies=[ReadAuth])
-def read_run(run: RunDep, session: SessionDep) -> RunPublic:
-    return with_summaries(session, [run])[0]
+def read_run(run: RunDep, session: SessionDep, settings: SettingsDep) -> RunPublic:
+    """The run, with its metrics' summary and, queued, why no online worker takes it (if none can)."""
+    return with_reasons(session, settings, [run], with_summaries(session, [run]))[0]
 
 
 @router.post("/{run_id}/cancel", dependencies=[WriteAuth])
@@ -297,7 +300,7 @@ def release_run(run: RunDep, body: RunRelease, session: SessionDep, hub: HubDep,
         raise HTTPException(status_code=409, detail=str(exc)) from exc
     public = _commit_and_notify(session, hub, run)
     try:
-        enqueue_run(celery, run.id, run.queue)
+        enqueue_run(celery, run.id, run.queue, resuming=True)  # ahead of new runs
     except BrokerUnavailable:
         pass  # the run is queued in the database: the recovery sweep enqueues it when the broker is back
     return public

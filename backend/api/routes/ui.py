@@ -31,22 +31,36 @@ router = APIRouter(prefix="/compare", tags=["compare"])
 RunId = Annotated[int, Field(ge=1, le=2**63 - 1)]  # what the database can hold
 
 
-@lru_cache(maxsize=1)
-def _plotly_bundle() -> tuple[bytes, bytes, str]:
-    """plotly.min.js as shipped with the Python package, gzipped once, and its ETag."""
-    raw = resources.files("plotly").joinpath("package_data", "plotly.min.js").read_bytes()
+# Served from installed packages, never a CDN: the dashboard and /docs work offline, and no
+# third-party script runs in the origin where the dashboard keeps its token.
+VENDOR_FILES = {
+    "plotly.min.js": ("plotly", "package_data/plotly.min.js", "text/javascript"),
+    "swagger-ui-bundle.js": ("fastapi_offline", "static/swagger-ui-bundle.js", "text/javascript"),
+    "swagger-ui.css": ("fastapi_offline", "static/swagger-ui.css", "text/css"),
+    "swagger-favicon.png": ("fastapi_offline", "static/favicon.png", "image/png"),
+}
+
+
+@lru_cache(maxsize=len(VENDOR_FILES))
+def _vendor_file(name: str) -> tuple[bytes, bytes, str]:
+    """A vendored file as its package ships it, gzipped once, and its ETag."""
+    package, path, _ = VENDOR_FILES[name]
+    raw = resources.files(package).joinpath(path).read_bytes()
     return raw, gzip.compress(raw, compresslevel=6, mtime=0), '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
 
 
-@assets.get("/vendor/plotly.min.js")
-def plotly_js(request: Request) -> Response:
-    raw, packed, etag = _plotly_bundle()
+@assets.get("/vendor/{name}")
+def vendor_file(name: str, request: Request) -> Response:
+    if name not in VENDOR_FILES:
+        return Response(status_code=404)
+    raw, packed, etag = _vendor_file(name)
+    media_type = VENDOR_FILES[name][2]
     headers = {"ETag": etag, "Cache-Control": "public, max-age=86400", "Vary": "Accept-Encoding"}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
-    if "gzip" in request.headers.get("accept-encoding", ""):
-        return Response(packed, media_type="text/javascript", headers={**headers, "Content-Encoding": "gzip"})
-    return Response(raw, media_type="text/javascript", headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", "") and not media_type.startswith("image/"):
+        return Response(packed, media_type=media_type, headers={**headers, "Content-Encoding": "gzip"})
+    return Response(raw, media_type=media_type, headers=headers)
 
 
 def _file_stem(group: str | None, run_ids: list[int] | None) -> str:
