@@ -94,7 +94,6 @@ def _child_pids() -> list[int]:
     return pids
 
 
-
 def stop_unauthorised(why: str, main_pid: int) -> None:
     """The API refuses this worker's token: it could claim no run and report nothing, so it stops
     (warm shutdown of its main process) instead of taking runs it would skip, and says why."""
@@ -103,6 +102,7 @@ def stop_unauthorised(why: str, main_pid: int) -> None:
         "the worker stops", why,
     )  # fmt: skip
     os.kill(main_pid, signal.SIGTERM)
+
 
 @app.task(name=TRAIN_RUN_TASK, bind=True)
 def train_run(self, run_id: int) -> str:
