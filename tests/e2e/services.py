@@ -107,9 +107,15 @@ class Stack:
         raise TimeoutError(f"workers {names} did not publish their catalog in {timeout}s:\n{self.logs()}")
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+        """SIGTERM goes to the process alone, as `trainboard up` and `docker stop` send it: a worker's
+        main process then stops its pool itself. Any other signal (SIGKILL: a crash, an OOM kill)
+        goes to the whole process group, pool included."""
         process = self.processes.pop(name)
         if process.poll() is None:
-            os.killpg(process.pid, sig)
+            if sig == signal.SIGTERM:
+                process.send_signal(sig)
+            else:
+                os.killpg(process.pid, sig)
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
