@@ -41,6 +41,21 @@ def with_example_plugin() -> dict[str, str]:
     return {"PYTHONPATH": os.pathsep.join(filter(None, [example_plugin_path(), os.environ.get("PYTHONPATH")]))}
 
 
+def stack_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The TRAINBOARD_* environment of an API (and its workers) on a free port, keeping its data in
+    `data_dir`, beating every second (lost runs are noticed in seconds); `extra` adds or replaces."""
+    from tests.utils.live_server import free_port
+
+    port = free_port()
+    return {
+        "TRAINBOARD_DATA_DIR": str(data_dir),
+        "TRAINBOARD_API_URL": f"http://127.0.0.1:{port}",
+        "TRAINBOARD_PORT": str(port),
+        "TRAINBOARD_HEARTBEAT_SECONDS": "1",
+        **extra,
+    }
+
+
 class Stack:
     """An API and workers started with `env`; logs go to files in `log_dir`."""
 

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from tests.e2e.services import Stack, running_stack
+from tests.e2e.services import Stack, running_stack, stack_env
 from tests.utils.live_server import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -23,14 +23,7 @@ SPEC = {"model": {"name": "mlp", "hidden_sizes": [256, 256]},
 
 
 def env_for(tmp_path) -> dict[str, str]:
-    port = free_port()
-    return {
-        "TRAINBOARD_DATA_DIR": str(tmp_path),
-        "TRAINBOARD_API_URL": f"http://127.0.0.1:{port}",
-        "TRAINBOARD_PORT": str(port),
-        "TRAINBOARD_HEARTBEAT_SECONDS": "1",
-        "TRAINBOARD_RECOVERY_SECONDS": "1",
-    }
+    return stack_env(tmp_path, TRAINBOARD_RECOVERY_SECONDS="1")
 
 
 def get_run(stack, run_id) -> dict:

@@ -10,9 +10,8 @@ import time
 
 import pytest
 
-from tests.e2e.services import Stack
+from tests.e2e.services import Stack, stack_env
 from tests.e2e.test_faults import EPOCHS, check_every_epoch_once, get_run, submit, wait_for
-from tests.utils.live_server import free_port
 
 # Two workers and an API on a shared 2-core machine: more room than test_faults' single worker.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
@@ -38,22 +37,14 @@ def services(request, tmp_path) -> dict[str, str]:
 
 
 def test_a_run_killed_on_one_machine_resumes_from_its_checkpoint_on_another(tmp_path, services):
-    port = free_port()
     server = tmp_path / "server"
     server.mkdir()
-    env = {
-        "TRAINBOARD_DATA_DIR": str(server),
-        "TRAINBOARD_API_URL": f"http://127.0.0.1:{port}",
-        "TRAINBOARD_PORT": str(port),
-        "TRAINBOARD_HEARTBEAT_SECONDS": "1",
-        "TRAINBOARD_RECOVERY_SECONDS": "1",
-        **services,
-    }
+    env = stack_env(server, TRAINBOARD_RECOVERY_SECONDS="1", **services)
     machine_a, machine_b = machine(tmp_path / "machine-a"), machine(tmp_path / "machine-b")
     stack = Stack(env, tmp_path)
     try:
         assert stack.cli("migrate").returncode == 0, stack.logs()
-        stack.start("api", "api", "--port", str(port))
+        stack.start("api", "api", "--port", env["TRAINBOARD_PORT"])
         stack.start_worker("worker0", env=machine_a)
         stack.wait_healthy()
         stack.wait_for_workers("worker0")

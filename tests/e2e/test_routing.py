@@ -11,8 +11,7 @@ import time
 import httpx
 import pytest
 
-from tests.e2e.services import running_stack
-from tests.utils.live_server import free_port
+from tests.e2e.services import running_stack, stack_env
 from trainboard.queues import DEFAULT_QUEUE, queue_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -37,14 +36,7 @@ def _wait_for(api: str, run_id: int, statuses: tuple[str, ...], timeout: float =
 
 
 def test_only_a_worker_with_a_gpu_takes_a_cuda_run(tmp_path):
-    port = free_port()
-    env = {
-        "TRAINBOARD_DATA_DIR": str(tmp_path),
-        "TRAINBOARD_API_URL": f"http://127.0.0.1:{port}",
-        "TRAINBOARD_PORT": str(port),
-        "TRAINBOARD_HEARTBEAT_SECONDS": "1",
-        "CUDA_VISIBLE_DEVICES": "",  # this worker has no GPU, whatever the machine has
-    }
+    env = stack_env(tmp_path, CUDA_VISIBLE_DEVICES="")  # this worker has no GPU, whatever the machine has
     with running_stack(env, tmp_path) as stack:
         api = stack.api_url
         assert stack.online_workers()["worker0"]["queues"] == [DEFAULT_QUEUE]

@@ -20,9 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.services import Stack
+from tests.e2e.services import Stack, stack_env
 from tests.test_client_install import trainboard_without_server
-from tests.utils.live_server import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -35,15 +34,10 @@ RECOVERY_SECONDS = 0.5
 @contextmanager
 def api_only(tmp_path: Path) -> Iterator[Stack]:
     """The API in its own process, no worker: script runs need none."""
-    port = free_port()
-    env = {
-        "TRAINBOARD_DATA_DIR": str(tmp_path / "server"),
-        "TRAINBOARD_API_URL": f"http://127.0.0.1:{port}",
-        "TRAINBOARD_PORT": str(port),
-        "TRAINBOARD_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
-        "TRAINBOARD_RECOVERY_SECONDS": str(RECOVERY_SECONDS),
-        "TRAINBOARD_CLIENT_DIR": str(tmp_path / "client"),
-    }
+    env = stack_env(
+        tmp_path / "server", TRAINBOARD_HEARTBEAT_SECONDS=str(HEARTBEAT_SECONDS),
+        TRAINBOARD_RECOVERY_SECONDS=str(RECOVERY_SECONDS), TRAINBOARD_CLIENT_DIR=str(tmp_path / "client"),
+    )  # fmt: skip
     stack = Stack(env, tmp_path)
     try:
         assert stack.cli("migrate").returncode == 0, stack.logs()
