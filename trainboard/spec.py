@@ -25,11 +25,21 @@ from trainboard.spec_paths import name_shorthand
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda|cuda:\d{1,2}|mps)$")
 
-METRICS_BY_TASK = {
-    "classification": ("train_loss", "test_loss", "test_accuracy", "test_balanced_accuracy"),
-    "segmentation": ("train_loss", "test_loss", "test_dice", "test_iou"),
+# What the engine measures on each split, by task. Segmentation reports Dice and IoU twice: the
+# mean over images (`dice`, `iou`: what papers report) and pooled over every pixel of the split
+# (`dice_pooled`, `iou_pooled`).
+SPLIT_METRICS_BY_TASK = {
+    "classification": ("loss", "accuracy", "balanced_accuracy"),
+    "segmentation": ("loss", "dice", "iou", "dice_pooled", "iou_pooled"),
 }
-SELECTION_METRIC_BY_TASK = {"classification": "test_accuracy", "segmentation": "test_dice"}
+# val_*: the validation split held out of the training set; test_*: the test set; train_eval_*:
+# the training set measured in eval mode at the epoch's end (with `eval_train`).
+SPLITS = ("val", "test", "train_eval")
+METRICS_BY_TASK = {
+    task: ("train_loss", *(f"{split}_{name}" for split in SPLITS for name in names))
+    for task, names in SPLIT_METRICS_BY_TASK.items()
+}
+SCORE_BY_TASK = {"classification": "accuracy", "segmentation": "dice"}
 
 
 class EntryChoice(BaseModel):
@@ -47,7 +57,7 @@ class EarlyStopping(BaseModel):
     """Stop when `metric` has not improved by more than `min_delta` for `patience` epochs."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    metric: str = Field(default="test_loss", description="A metric the run reports, e.g. test_loss or test_accuracy")
+    metric: str = Field(default="val_loss", description="A metric the run reports, e.g. val_loss or val_accuracy")
     patience: int = Field(default=10, ge=1, le=10_000)
     min_delta: float = Field(default=0.0, ge=0.0, le=1e6)
 
@@ -71,6 +81,26 @@ class TrainSpec(BaseModel):
     channels_last: bool = Field(default=False, description="channels_last memory format (faster convs on GPU)")
     amp: Literal["off", "bf16"] = Field(default="off", description="bf16 autocast for the forward pass")
     tta: bool = Field(default=False, description="Test-time augmentation (mirror) when the dataset allows it")
+    val_fraction: float = Field(
+        default=0.1, ge=0.0, le=0.5,
+        description="Share of the training set held out for validation: the best epoch, the best checkpoint and "
+        "early stopping watch it. 0 holds none out: then they watch the test set, and every view says so",
+    )
+    split_seed: int = Field(
+        default=0, ge=0, le=2**32 - 1,
+        description="Seed of the validation (and, where a dataset draws one, test) split and of synthetic data; "
+        "apart from `seed`, so that every seed of a study is measured on the same data",
+    )
+    selection_metric: str | None = Field(
+        default=None, max_length=100,
+        description="Metric the best epoch and best checkpoint are chosen by; default val_accuracy (val_dice "
+        "for segmentation), test_* when val_fraction is 0",
+    )
+    eval_train: bool = Field(
+        default=False,
+        description="Also measure the training set in eval mode at each epoch's end (train_eval_loss, "
+        "train_eval_accuracy...), as the test set is, for a like-for-like train-vs-test plot",
+    )
 
     @field_validator("model", "dataset", "optimizer", "scheduler", mode="before")
     @classmethod
@@ -115,15 +145,36 @@ def rule_problems(spec: TrainSpec, *, model_task: str, framework: str, dataset_t
         for name, allowed in TORCH_ONLY_OPTIONS.items():
             if getattr(spec, name) != allowed:
                 problem((name,), f"not available for model {model!r} (NumPy)")
-    if spec.early_stopping is not None and dataset_task in METRICS_BY_TASK:
-        known = METRICS_BY_TASK[dataset_task]
-        if spec.early_stopping.metric not in known:
-            problem(("early_stopping", "metric"), f"early_stopping.metric must be one of {', '.join(known)}")
+    if dataset_task in METRICS_BY_TASK:
+        watched = [(("selection_metric",), spec.selection_metric)]
+        if spec.early_stopping is not None:
+            watched.append((("early_stopping", "metric"), spec.early_stopping.metric))
+        for loc, metric in watched:
+            if metric is None:
+                continue
+            known = reported_metrics(spec, dataset_task)
+            if metric not in known:
+                why = " (val_* needs val_fraction > 0)" if metric in METRICS_BY_TASK[dataset_task] else ""
+                problem(loc, f"{'.'.join(loc)} must be one of {', '.join(known)}{why}")
     return problems
 
 
+def reported_metrics(spec: TrainSpec, task: str) -> tuple[str, ...]:
+    """The metrics a run of this spec reports each epoch (besides lr, times and memory)."""
+    names = SPLIT_METRICS_BY_TASK[task]
+    splits = [s for s in SPLITS if (s != "val" or spec.val_fraction > 0) and (s != "train_eval" or spec.eval_train)]
+    return ("train_loss", *(f"{split}_{name}" for split in splits for name in names))
+
+
 def selection_metric(spec: TrainSpec, task: str | None) -> str:
-    """The metric the best checkpoint is chosen by: the early-stopping metric, else the task's score."""
-    if spec.early_stopping is not None:
-        return spec.early_stopping.metric
-    return SELECTION_METRIC_BY_TASK.get(task or "classification", "test_accuracy")
+    """The metric the best epoch and best checkpoint are chosen by: the spec's `selection_metric`,
+    else the task's score on the validation split (on the test set when none is held out)."""
+    if spec.selection_metric is not None:
+        return spec.selection_metric
+    split = "val" if spec.val_fraction > 0 else "test"
+    return f"{split}_{SCORE_BY_TASK.get(task or 'classification', 'accuracy')}"
+
+
+def selected_on_test(metric: str) -> bool:
+    """True when choosing an epoch by `metric` looks at the test set: its value there is optimistic."""
+    return metric.startswith("test_")

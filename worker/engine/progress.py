@@ -33,7 +33,7 @@ class Progress:
                 self.early_best, self.epochs_without_improvement = metrics[rule.metric], 0
             else:
                 self.epochs_without_improvement += 1
-        name = spec.selection_metric
+        name = spec.selects_by
         if improved(name, metrics[name], self.best_value):
             self.best_value, self.best_epoch = metrics[name], epoch
             return True

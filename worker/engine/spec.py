@@ -57,8 +57,8 @@ class EngineSpec(TrainSpec):
         return MODELS[self.model.name].framework
 
     @property
-    def selection_metric(self) -> str:
-        """The metric the best checkpoint is chosen by."""
+    def selects_by(self) -> str:
+        """The metric the best epoch and the best checkpoint are chosen by (`selection_metric` resolved)."""
         return selection_metric(self, self.task)
 
     @property
