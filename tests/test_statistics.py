@@ -67,6 +67,9 @@ def test_describe_small_and_flat_groups():
     for ci in ("t", "bootstrap"):
         flat = describe([0.9, 0.9, 0.9], ci=ci)
         assert (flat.std, flat.ci_low, flat.ci_high) == (0.0, 0.9, 0.9)
+        # 0.1 * 3 is not 0.3 in floats: a mean off by an ulp must not make a spread out of nothing
+        tenth = describe([0.1, 0.1, 0.1], ci=ci)
+        assert tenth.std == 0.0 and tenth.ci_low == tenth.ci_high == tenth.mean
 
 
 # Effect sizes
@@ -132,6 +135,36 @@ def test_welch_is_scipys_unequal_variance_t_test():
     assert result.mean_difference == pytest.approx(np.mean(A) - np.mean(B))
     lone = compare([0.9], [0.8, 0.85], test="welch")
     assert lone.p_value is None and "at least 2" in lone.note
+    spread_in_one = compare([0.9, 0.9, 0.9], [0.8, 0.82, 0.85], test="welch")
+    reference = stats.ttest_ind([0.9, 0.9, 0.9], [0.8, 0.82, 0.85], equal_var=False)
+    assert spread_in_one.p_value == pytest.approx(reference.pvalue)
+
+
+CONSTANTS = [c / 100 for c in range(1, 100)] + [0.0, 1.0, 1e-9, 123.456, 1e6, -0.5]
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 10])
+def test_groups_without_spread_are_no_evidence_for_welch_or_cohens_d(n):
+    # [0.8]*3 vs [0.9]*3 used to give p = 6e-31 and d = -1e15: the variances were rounding error
+    for c in CONSTANTS:
+        for d in (0.5, 0.9, c):
+            result = compare([c] * n, [d] * n, test="welch")
+            assert result.p_value is None and result.statistic is None, (c, d, n)
+            assert result.cohens_d is None, (c, d, n)
+            assert "no spread in either group" in result.note
+            assert cohens_d([c] * n, [d] * n) is None
+
+
+def test_a_table_of_constant_groups_finds_nothing_significant_and_says_why():
+    samples = [Sample("a", [0.8, 0.8, 0.8]), Sample("b", [0.9, 0.9, 0.9])]
+    welch = table(samples, direction="max", test="welch")
+    (row,) = welch.comparisons
+    assert row.result.p_value is None and row.p_holm is None and not row.significant and row.winner is None
+    assert any("no spread in either group" in w for w in welch.warnings)
+    # Mann–Whitney ranks, ties and all: the honest exact answer for 3 vs 3 runs
+    (ranked,) = table(samples, direction="max", test="mannwhitney").comparisons
+    assert ranked.result.p_value == pytest.approx(0.1) and not ranked.significant
+    assert ranked.result.cohens_d is None
 
 
 def test_wilcoxon_is_scipys_signed_rank_test_on_pairs():

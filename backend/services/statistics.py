@@ -29,6 +29,11 @@ BOOTSTRAP_SEED = 0
 MAX_COMPARISONS = 1000
 # Permutation p-values are exact while the distinct permutations are at most this many.
 EXACT_PERMUTATIONS = 9999
+# Values closer than this, relative to their magnitude, are one value: float rounding (a mean of
+# [0.8, 0.8, 0.8] is off by an ulp, ~1e-16 relative) is far below it, any real difference of
+# scores far above it.
+SPREAD_TOLERANCE = 1e-12
+NO_SPREAD = "no spread in either group: a t-test has no variance to work with"
 
 
 def _finite(value: float | np.floating | None) -> float | None:
@@ -37,6 +42,15 @@ def _finite(value: float | np.floating | None) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def no_spread(*samples: np.ndarray) -> bool:
+    """True when every sample holds one value, up to SPREAD_TOLERANCE of its magnitude: then a
+    variance, a t-statistic or a Cohen's d is rounding error, not evidence."""
+    for x in samples:
+        if len(x) > 1 and np.ptp(x) > SPREAD_TOLERANCE * float(np.max(np.abs(x))):
+            return False
+    return True
 
 
 def format_p(p: float) -> str:
@@ -74,10 +88,11 @@ def describe(
     if n == 0:
         return Description(0, None, None, None, None, None, None, None)
     mean, median = float(np.mean(x)), float(np.median(x))
-    std = float(np.std(x, ddof=1)) if n >= 2 else None
+    flat = no_spread(x)
+    std = (0.0 if flat else float(np.std(x, ddof=1))) if n >= 2 else None
     low = high = None
     if n >= 2:
-        if np.all(x == x[0]):
+        if flat:
             low = high = mean  # no spread: every resample and every t-interval is the point itself
         elif ci == "bootstrap":
             result = stats.bootstrap(
@@ -107,7 +122,7 @@ def cohens_d(a: Sequence[float], b: Sequence[float]) -> float | None:
     3 values together, or no spread at all)."""
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     n_a, n_b = len(x), len(y)
-    if n_a == 0 or n_b == 0 or n_a + n_b <= 2:
+    if n_a == 0 or n_b == 0 or n_a + n_b <= 2 or no_spread(x, y):
         return None
     ss = (np.var(x, ddof=1) * (n_a - 1) if n_a > 1 else 0.0) + (np.var(y, ddof=1) * (n_b - 1) if n_b > 1 else 0.0)
     pooled = math.sqrt(ss / (n_a + n_b - 2))
@@ -227,12 +242,12 @@ def compare(
     elif test == "welch":
         if n_a < 2 or n_b < 2:
             note = "Welch's t-test needs at least 2 runs per group"
+        elif no_spread(x, y):
+            note = NO_SPREAD
         else:
             result = stats.ttest_ind(x, y, equal_var=False)
             statistic, p_value = _finite(result.statistic), _finite(result.pvalue)
             method = "t-distribution, Welch–Satterthwaite df"
-            if p_value is None:
-                note = "no spread in either group"
         sign = difference or 0.0
     elif test == "mannwhitney":
         if n_a == 0 or n_b == 0:
@@ -405,6 +420,10 @@ def table(
             f"{title} needs at least 2 runs per group: group '{label}' has {count}; its comparisons have no p-value"
         )
 
+    for label_a, label_b, _, _, _ in results:
+        x, y = (np.asarray(by_label[label].values, dtype=float) for label in (label_a, label_b))
+        if max(len(x), len(y)) > 1 and no_spread(x, y):
+            warnings.append(f"'{label_a}' vs '{label_b}': {NO_SPREAD}; Cohen's d is undefined")
     adjusted = holm([result.p_value for _, _, result, _, _ in results])
     m = sum(1 for p in adjusted if p is not None)
     reachable = [floor for _, _, result, floor, _ in results if floor is not None and result.p_value is not None]
