@@ -45,7 +45,7 @@ def api(path: str) -> str:
 
 def plant(run_id: int, value: float) -> None:
     lease = httpx.post(api(f"/runs/{run_id}/start"), json={"worker_host": "w"}).raise_for_status().json()["attempt"]
-    points = [{"name": "test_accuracy", "step": 1, "value": value}]
+    points = [{"name": name, "step": 1, "value": value} for name in ("val_accuracy", "test_accuracy")]
     httpx.post(api(f"/runs/{run_id}/metrics"), json={"attempt": lease, "points": points}).raise_for_status()
     httpx.post(api(f"/runs/{run_id}/finish"), json={"attempt": lease, "status": "completed"}).raise_for_status()
 
@@ -85,7 +85,7 @@ def test_stats_and_cancel(tmp_path):
     result = invoke("study", "stats", "1")
     assert result.exit_code == 0, result.stderr
     out = result.stdout
-    assert out.startswith("test_accuracy: each run's best value, higher is better")
+    assert out.startswith("test_accuracy at each run's best val_accuracy epoch; higher is better")
     assert "1     optimizer=adam batch_size=32  2" in out
     assert "Mann–Whitney U, two-sided; p adjusted by Holm over 1 comparison; significant if < 0.05" in out
     comparison = next(line for line in out.splitlines() if line.startswith("optimizer=adam batch_size=32  optim"))

@@ -126,9 +126,12 @@ def study_show(study_id: int, as_json: bool) -> None:
 
 @study.command("stats")
 @click.argument("study_id", metavar="STUDY", type=int)
-@click.option("--metric", help="Metric to compare [default: test_accuracy, test_dice or the early-stopping metric]")
-@click.option("--summary", type=click.Choice(["best", "final", "at_epoch"]), default="best", show_default=True,
-              help="Each run's best or final value, or its value at --epoch")  # fmt: skip
+@click.option("--metric", help="Metric to compare [default: the test counterpart of the selection metric: "
+              "test_accuracy, test_dice...]")  # fmt: skip
+@click.option("--summary", type=click.Choice(["auto", "selected", "final", "best", "at_epoch"]), default="auto",
+              show_default=True, help="Each run's value at its best validation epoch (selected), its final value, "
+              "its best over all epochs (on test_*: selected on the test set, optimistic) or its value at --epoch; "
+              "auto: selected when the runs hold out a validation split, else final")  # fmt: skip
 @click.option("--epoch", type=click.IntRange(min=0), help="With --summary at_epoch")
 @click.option("--ci", type=click.Choice(["t", "bootstrap"]), default="t", show_default=True,
               help="Confidence interval of each group's mean")  # fmt: skip
@@ -166,10 +169,9 @@ def study_stats(
     if as_json:
         click.echo(json.dumps(table, indent=2))
         return
-    value = {"best": "best value", "final": "final value", "at_epoch": f"value at epoch {table['epoch']}"}
     better = "higher" if table["direction"] == "max" else "lower"
     interval = f"{table['confidence']:.0%} CI"
-    click.echo(f"{table['metric']}: each run's {value[table['summary']]}, {better} is better")
+    click.echo(f"{table['summary_description']}; {better} is better")
     rows = []
     for group in sorted(table["groups"], key=lambda g: (g["rank"] is None, g["rank"] or 0)):
         ci_text = f"[{_number(group['ci_low'])}, {_number(group['ci_high'])}]" if group["ci_low"] is not None else "-"

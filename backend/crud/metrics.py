@@ -6,7 +6,7 @@ import math
 import time
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import func, select, text
+from sqlalchemy import and_, func, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from backend.models import MetricPoint
@@ -134,6 +134,61 @@ def summaries(*, session: Session, run_ids: list[int]) -> dict[int, dict[str, di
         if best is not None and value == best and "best" not in entry:  # in step order: the earliest
             entry["best"], entry["best_step"] = value, step
     return result
+
+
+def reported_names(*, session: Session, run_ids: list[int], names: list[str]) -> dict[int, set[str]]:
+    """Per run, which of `names` it reported."""
+    if not run_ids:
+        return {}
+    query = (
+        select(MetricPoint.run_id, MetricPoint.name)
+        .where(MetricPoint.run_id.in_(run_ids), MetricPoint.name.in_(names))
+        .distinct()
+    )
+    found: dict[int, set[str]] = {}
+    for run_id, name in session.execute(query):
+        found.setdefault(run_id, set()).add(name)
+    return found
+
+
+def selected_steps(*, session: Session, run_ids_by_metric: Mapping[str, list[int]]) -> dict[int, int]:
+    """Per run, its selected step: the first step where its selection metric (the key it is listed
+    under) is best, lowest for losses and highest otherwise, as trainboard.metrics.best_epoch. A
+    run without a finite value of its selection metric is absent. One query per selection metric."""
+    found: dict[int, int] = {}
+    for metric, run_ids in run_ids_by_metric.items():
+        if not run_ids or direction(metric) is None:
+            continue
+        best_value = func.min(MetricPoint.value) if direction(metric) == "min" else func.max(MetricPoint.value)
+        of_runs = and_(MetricPoint.run_id.in_(run_ids), MetricPoint.name == metric)
+        best = select(MetricPoint.run_id, best_value.label("value")).where(of_runs).group_by(MetricPoint.run_id)
+        best = best.subquery()
+        query = (
+            select(MetricPoint.run_id, func.min(MetricPoint.step))
+            .join(best, and_(MetricPoint.run_id == best.c.run_id, MetricPoint.value == best.c.value))
+            .where(of_runs)
+            .group_by(MetricPoint.run_id)
+        )
+        found.update(dict(session.execute(query).all()))
+    return found
+
+
+def values_at_steps(
+    *, session: Session, steps: Mapping[int, int], names: list[str] | None = None
+) -> dict[int, dict[str, float | None]]:
+    """Per run, the value of each metric (or of `names`) at the run's step in `steps`; a metric
+    without a point there is absent, one whose point is NaN or infinite maps to None."""
+    if not steps:
+        return {}
+    query = select(MetricPoint.run_id, MetricPoint.name, MetricPoint.value).where(
+        tuple_(MetricPoint.run_id, MetricPoint.step).in_(list(steps.items()))
+    )
+    if names:
+        query = query.where(MetricPoint.name.in_(names))
+    found: dict[int, dict[str, float | None]] = {}
+    for run_id, name, value in session.execute(query):
+        found.setdefault(run_id, {})[name] = value
+    return found
 
 
 def series(

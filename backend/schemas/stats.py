@@ -7,7 +7,9 @@ from pydantic import BaseModel, Field
 
 from backend.models.run import RunStatus
 
-Summary = Literal["best", "final", "at_epoch"]
+# auto: `selected` when the runs select their epoch on a validation split, else `final`.
+Summary = Literal["auto", "selected", "final", "best", "at_epoch"]
+ResolvedSummary = Literal["selected", "final", "best", "at_epoch"]
 CiMethod = Literal["bootstrap", "t"]
 TestName = Literal["mannwhitney", "welch", "wilcoxon"]
 Pairs = Literal["all", "best"]
@@ -17,8 +19,8 @@ Pairs = Literal["all", "best"]
 class StatsOptions:
     """What a stats request asks for (query parameters, shared by the study and ad-hoc routes)."""
 
-    metric: str | None = None  # default: the runs' selection metric (test_accuracy, test_dice...)
-    summary: Summary = "best"
+    metric: str | None = None  # default: the test counterpart of the runs' selection metric (test_accuracy...)
+    summary: Summary = "auto"
     epoch: int | None = None  # with summary=at_epoch
     ci: CiMethod = "t"
     confidence: float = 0.95
@@ -81,7 +83,14 @@ class StatsPublic(BaseModel):
     study_id: int | None
     metric: str
     direction: Literal["min", "max"] = Field(description="min: lower is better (losses, times)")
-    summary: Summary = Field(description="best or final value of each run, or its value at `epoch`")
+    summary: ResolvedSummary = Field(
+        description="The summary used: each run's value at its selected epoch (the best epoch of its selection "
+        "metric), its final value, its best over all epochs, or its value at `epoch`"
+    )
+    summary_requested: Summary = Field(description="As asked: auto resolves to selected or final")
+    summary_description: str = Field(
+        description="What each value is, in words: 'test_accuracy at each run's best val_accuracy epoch'"
+    )
     epoch: int | None
     group_by: list[str] = Field(description='["cell"], ["group"], or dotted spec paths: ["model.norm", "optimizer"]')
     ci: CiMethod

@@ -1,25 +1,27 @@
-"""The statistics table of a set of runs: one value per run (its best or final value of a metric,
-or its value at an epoch), the runs grouped as every view groups them (`grouping`), each group
-described, ranked and compared (`statistics`), with warnings about every run left out and about
-what the table cannot show. For a study's cells (`GET /studies/{id}/stats`) or any runs (`GET /stats`)."""
+"""The statistics table of a set of runs: one value per run (its value of a metric at its selected
+epoch, its final or best value, or its value at an epoch), the runs grouped as every view groups
+them (`grouping`), each group described, ranked and compared (`statistics`), with warnings about
+every run left out and about what the table cannot show. For a study's cells
+(`GET /studies/{id}/stats`) or any runs (`GET /stats`)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from backend.crud import metrics as metrics_crud
 from backend.crud import studies as studies_crud
-from backend.models import Run, RunSource, RunStatus, Study
+from backend.models import Run, RunStatus, Study
 from backend.schemas.stats import ComparisonStats, ExcludedRun, GroupStats, StatsOptions, StatsPublic
-from backend.services import statistics
-from backend.services.catalog import dataset_task, published_defaults
+from backend.services import selection, statistics
+from backend.services.catalog import published_defaults
 from backend.services.grouping import InvalidGroupBy, group_runs
 from backend.services.studies import grid_cells, run_epochs, run_seed
 from trainboard.metrics import direction
-from trainboard.spec import TrainSpec, selection_metric
+from trainboard.spec import selected_on_test
 
 
 # --- statistics --------------------------------------------------------------------------------
@@ -33,14 +35,54 @@ class StatsRefused(ValueError):
         self.loc = loc
 
 
-def default_metric(session: Session, spec: dict[str, Any] | None) -> str:
-    """The metric the runs' best checkpoint is chosen by: test_accuracy, test_dice (by the task
-    of the dataset, as the workers published it), or the early-stopping metric."""
-    try:
-        validated = TrainSpec.model_validate(spec or {})
-    except ValidationError:
-        return "test_accuracy"
-    return selection_metric(validated, dataset_task(session, validated.dataset.name))
+def default_metric(selection_metric: str | None) -> str:
+    """The metric a table shows by default: the test counterpart of the runs' selection metric
+    (test_accuracy, test_dice...)."""
+    return selection.test_counterpart(selection_metric) if selection_metric else "test_accuracy"
+
+
+def _values(
+    session: Session, runs: list[Run], options: StatsOptions, metric: str, chosen: dict[int, str | None]
+) -> tuple[str, dict[int, float | None], dict[int, str]]:
+    """The summary used (`auto` resolved), one value of `metric` per run, and why a run that has
+    none lacks it (beyond "no value")."""
+    summary = options.summary
+    if summary == "auto":
+        summary = "selected" if any(m and not selected_on_test(m) for m in chosen.values()) else "final"
+    if summary != "selected":
+        found = studies_crud.metric_values(
+            session=session, run_ids=[run.id for run in runs], name=metric, summary=summary,
+            lower_is_better=direction(metric) == "min", step=options.epoch,
+        )  # fmt: skip
+        return summary, found, {}
+    steps = selection.selected_steps(session, chosen)
+    at_steps = metrics_crud.values_at_steps(session=session, steps=steps, names=[metric])
+    found = {run_id: at_step[metric] for run_id, at_step in at_steps.items() if metric in at_step}
+    reasons = {}
+    for run in runs:
+        by = chosen.get(run.id)
+        if by is None:
+            reasons[run.id] = (
+                "no selection metric: a script run that set no selection_metric in its config and reported "
+                f"none of {', '.join(selection.SCRIPT_SELECTION_METRICS)}"
+            )
+        elif run.id not in steps:
+            reasons[run.id] = f"no {by} value to select an epoch by"
+        elif found.get(run.id) is None:
+            reasons[run.id] = f"no finite {metric} value at its selected epoch {steps[run.id]} (best {by})"
+    return summary, found, reasons
+
+
+def _summary_description(summary: str, metric: str, epoch: int | None, selection_metrics: list[str]) -> str:
+    if summary == "selected":
+        return selection.describe_selected(metric, selection_metrics)
+    if summary == "final":
+        return f"{metric} at each run's last step"
+    if summary == "at_epoch":
+        return f"{metric} at epoch {epoch}"
+    extreme = "lowest" if direction(metric) == "min" else "highest"
+    on_test = ": selected on the test set, optimistic" if selected_on_test(metric) else ""
+    return f"each run's {extreme} {metric} over all epochs{on_test}"
 
 
 def _count_phrase(parts: list[tuple[int, str]]) -> tuple[str, int]:
@@ -57,33 +99,31 @@ def stats(
     runs: list[Run],
     options: StatsOptions,
     group_by: Sequence[str],
-    metric: str,
+    metric: str | None,
     cells: list[dict[str, Any]] | None = None,
     study_id: int | None = None,
 ) -> StatsPublic:
-    """The statistics table of `runs`: one value per run (its best or final value of `metric`, or
-    its value at an epoch), grouped, described, ranked and compared; with warnings about every run
-    left out and about anything that limits what the table can show."""
+    """The statistics table of `runs`: one value per run (of `metric`, by default the test
+    counterpart of the runs' most common selection metric: its value at the run's selected epoch,
+    its final or best value, or its value at an epoch), grouped, described, ranked and compared;
+    with warnings about every run left out and about anything that limits what the table can show."""
     if not group_by:
         raise StatsRefused(["query", "group_by"], "group_by is empty")
     try:
         groups = group_runs(runs, group_by, cells, defaults=published_defaults(session))
     except InvalidGroupBy as exc:
         raise StatsRefused(["query", "group_by"], str(exc)) from exc
+    chosen = selection.selection_metrics(session, runs)
+    if metric is None:
+        common = Counter(m for m in chosen.values() if m is not None).most_common(1)
+        metric = default_metric(common[0][0] if common else None)
     sense = direction(metric)
     if sense is None:
         raise StatsRefused(["query", "metric"], f"{metric!r} is a setting, not a result: it has no better direction")
     if options.summary == "at_epoch" and options.epoch is None:
         raise StatsRefused(["query", "epoch"], "summary=at_epoch needs epoch=K")
-    values = studies_crud.metric_values(
-        session=session,
-        run_ids=[run.id for run in runs],
-        name=metric,
-        summary=options.summary,
-        lower_is_better=sense == "min",
-        step=options.epoch,
-    )
-    where = f" at epoch {options.epoch}" if options.summary == "at_epoch" else ""
+    summary, values, reasons = _values(session, runs, options, metric, chosen)
+    where = {"at_epoch": f" at epoch {options.epoch}", "selected": " at the selected epoch"}.get(summary, "")
     warnings: list[str] = []
     samples: list[statistics.Sample] = []
     extra: list[dict[str, Any]] = []
@@ -107,6 +147,7 @@ def stats(
             elif values.get(run.id) is None:
                 missing += 1
                 reason = f"no {metric} value{where}" if run.id not in values else f"{metric}{where} is NaN or infinite"
+                reason = reasons.get(run.id, reason)
                 excluded.append(ExcludedRun(id=run.id, status=status, reason=reason))
             else:
                 counted.append(run)
@@ -134,6 +175,15 @@ def stats(
             "key": group.key, "cell": group.cell, "run_ids": [run.id for run in counted], "epochs": epochs,
             "incomplete_runs": len(excluded), "excluded_runs": excluded,
         })  # fmt: skip
+    counted_by = sorted({chosen[run_id] for more in extra for run_id in more["run_ids"] if chosen[run_id]})
+    if summary == "selected" and selection.on_test_warning(counted_by):
+        warnings.append(selection.on_test_warning(counted_by))
+    if summary == "best" and selected_on_test(metric):
+        warnings.append(
+            f"summary=best takes each run's {'lowest' if sense == 'min' else 'highest'} {metric} over all epochs: "
+            "selected on the test set, optimistic (the more so for noisier runs and more epochs); summary=selected "
+            f"reads {metric} at each run's best validation epoch"
+        )
     if len(budgets) > 1:
         warnings.append(f"runs compared used different epoch budgets: {', '.join(map(str, sorted(budgets)))}")
     if considered and not any(sample.values for sample in samples):
@@ -175,8 +225,10 @@ def stats(
         study_id=study_id,
         metric=metric,
         direction=sense,
-        summary=options.summary,
-        epoch=options.epoch if options.summary == "at_epoch" else None,
+        summary=summary,
+        summary_requested=options.summary,
+        summary_description=_summary_description(summary, metric, options.epoch, counted_by),
+        epoch=options.epoch if summary == "at_epoch" else None,
         group_by=list(group_by),
         ci=options.ci,
         confidence=options.confidence,
@@ -200,19 +252,12 @@ def study_stats(*, session: Session, study: Study, options: StatsOptions) -> Sta
         runs=studies_crud.study_runs(session=session, study_id=study.id),
         options=options,
         group_by=group_by,
-        metric=options.metric or default_metric(session, study.base_spec),
+        metric=options.metric or default_metric(selection.spec_selection_metric(session, study.base_spec, {})),
         cells=grid_cells(study.grid) if group_by == ("cell",) else None,
         study_id=study.id,
     )
 
 
 def runs_stats(*, session: Session, runs: list[Run], options: StatsOptions) -> StatsPublic:
-    # A script's config says nothing of the metric its runs are chosen by: the first spec does.
-    spec = next((run.spec for run in runs if run.source == RunSource.worker.value), None)
-    return stats(
-        session=session,
-        runs=runs,
-        options=options,
-        group_by=options.group_by or ("group",),
-        metric=options.metric or default_metric(session, spec),
-    )
+    group_by = options.group_by or ("group",)
+    return stats(session=session, runs=runs, options=options, group_by=group_by, metric=options.metric)

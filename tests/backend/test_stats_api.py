@@ -9,7 +9,16 @@ import pytest
 from scipy import stats
 
 from backend.services.statistics import holm
-from tests.utils.factories import API, create_run, finish_run, post_points, start_run, strict_json, valid_spec
+from tests.utils.factories import (
+    API,
+    create_run,
+    finish_run,
+    post_points,
+    start_run,
+    strict_json,
+    track_run,
+    valid_spec,
+)
 
 GRID = {"optimizer": ["adam", "sgd"]}
 ADAM = "optimizer=adam"
@@ -28,11 +37,17 @@ def cell_runs(study: dict) -> dict[str, list[dict]]:
     return {cell["label"]: cell["runs"] for cell in study["cells"]}
 
 
-def plant(client, run_id: int, curve: list[float | None], *, metric="test_accuracy", status="completed") -> None:
-    """Train the run by hand: start it, report `curve[i]` at epoch i + 1, end it with `status`
-    (None leaves it running)."""
+def plant(
+    client, run_id: int, curve: list[float | None], *, metric="test_accuracy", status="completed", val=None
+) -> None:
+    """Train the run by hand: start it, report `curve[i]` at epoch i + 1, and val_accuracy `val[i]`
+    (by default the curve itself: the best validation epoch is the best test epoch), end it with
+    `status` (None leaves it running)."""
     start_run(client, run_id)
+    val = curve if val is None else val
     points = [{"name": metric, "step": epoch, "value": value} for epoch, value in enumerate(curve, start=1)]
+    if metric != "val_accuracy":
+        points += [{"name": "val_accuracy", "step": epoch, "value": value} for epoch, value in enumerate(val, start=1)]
     points += [{"name": "test_loss", "step": epoch, "value": 1.0 / epoch} for epoch in range(1, len(curve) + 1)]
     post_points(client, run_id, points)
     if status is not None:
@@ -66,7 +81,9 @@ def test_three_seeds_per_cell_describe_compare_and_warn(client):
 
     table = get_stats(client, study["id"])
     assert (table["study_id"], table["metric"], table["direction"], table["summary"]) == (
-        study["id"], "test_accuracy", "max", "best")  # fmt: skip
+        study["id"], "test_accuracy", "max", "selected")  # fmt: skip
+    assert table["summary_requested"] == "auto"
+    assert table["summary_description"] == "test_accuracy at each run's best val_accuracy epoch"
     assert (table["test"], table["ci"], table["alpha"], table["group_by"]) == ("mannwhitney", "t", 0.05, ["cell"])
     groups = by_label(table)
     assert list(groups) == [ADAM, SGD]  # grid order
@@ -233,6 +250,62 @@ def test_summary_best_final_and_at_epoch(client):
     assert by_label(losses)[ADAM]["values"] == pytest.approx([1 / 3, 1 / 3])
 
 
+def test_the_default_is_test_at_the_best_validation_epoch_not_the_best_test_epoch(client):
+    """Over many epochs the highest of the noisy test values sits above the plateau: the default
+    reads the test value at the epoch the validation split chose instead."""
+    study = make_study(client, seeds=2)
+    adam, sgd = cell_runs(study)[ADAM], cell_runs(study)[SGD]
+    plant(client, adam[0]["id"], [0.70, 0.95, 0.80, 0.81], val=[0.6, 0.7, 0.9, 0.8])  # best val: epoch 3
+    plant(client, adam[1]["id"], [0.72, 0.93, 0.84, 0.83], val=[0.6, 0.7, 0.7, 0.9])  # best val: epoch 4
+    plant(client, sgd[0]["id"], [0.88, 0.86, 0.85, 0.87], val=[0.9, 0.9, 0.8, 0.8])  # ties: the first, epoch 1
+    plant(client, sgd[1]["id"], [0.80, 0.89, 0.86, 0.85], val=[0.5, 0.6, 0.7, 0.6])  # best val: epoch 3
+
+    table = get_stats(client, study["id"])
+    assert (table["metric"], table["summary"]) == ("test_accuracy", "selected")
+    assert {label: group["values"] for label, group in by_label(table).items()} == {
+        ADAM: pytest.approx([0.80, 0.83]), SGD: pytest.approx([0.88, 0.86])
+    }
+    assert table["ranking"] == [SGD, ADAM]  # by the best test epoch, adam would look better: 0.94 vs 0.885
+    assert not any("selected on the test set" in w for w in table["warnings"])
+
+    best = get_stats(client, study["id"], summary="best")
+    assert by_label(best)[ADAM]["values"] == pytest.approx([0.95, 0.93]) and best["ranking"] == [ADAM, SGD]
+    assert best["summary_description"] == (
+        "each run's highest test_accuracy over all epochs: selected on the test set, optimistic"
+    )
+    assert any(w.startswith("summary=best takes each run's highest test_accuracy over all epochs: selected on the "
+                            "test set, optimistic") for w in best["warnings"])  # fmt: skip
+    assert not any("selected on the test set" in w for w in get_stats(client, study["id"], summary="final")["warnings"])
+
+
+def test_runs_without_a_validation_value_are_left_out_of_selected_with_the_reason(client):
+    study = make_study(client, seeds=2)
+    adam, sgd = cell_runs(study)[ADAM], cell_runs(study)[SGD]
+    for run, value in zip(adam + sgd[:1], (0.9, 0.91, 0.8), strict=True):
+        plant(client, run["id"], [value])
+    plant(client, sgd[1]["id"], [0.85], val=[None])  # its one validation value was NaN
+    table = get_stats(client, study["id"], summary="selected")
+    assert by_label(table)[SGD]["excluded_runs"] == [
+        {"id": sgd[1]["id"], "status": "completed", "reason": "no val_accuracy value to select an epoch by"}
+    ]
+
+
+def test_without_a_validation_split_auto_is_final_and_selected_warns_it_is_on_test(client):
+    study = make_study(client, seeds=2, base_spec=valid_spec(val_fraction=0))
+    for runs in cell_runs(study).values():
+        for run in runs:
+            plant(client, run["id"], [0.9, 0.7, 0.8])
+    auto = get_stats(client, study["id"])
+    assert (auto["summary"], auto["summary_requested"]) == ("final", "auto")
+    assert auto["summary_description"] == "test_accuracy at each run's last step"
+    assert by_label(auto)[ADAM]["values"] == pytest.approx([0.8, 0.8])
+    selected = get_stats(client, study["id"], summary="selected")
+    assert by_label(selected)[ADAM]["values"] == pytest.approx([0.9, 0.9])
+    assert selected["summary_description"] == "test_accuracy at each run's best test_accuracy epoch"
+    assert any(w.startswith("epochs selected by test_accuracy: selected on the test set, optimistic")
+               for w in selected["warnings"])  # fmt: skip
+
+
 def test_bootstrap_intervals_are_the_same_every_time(client):
     study = make_study(client, seeds=4)
     plant_finals(client, study, {ADAM: [0.9, 0.92, 0.91, 0.95], SGD: [0.8, 0.82, 0.81, 0.85]})
@@ -286,7 +359,7 @@ def test_a_metric_no_run_reported_is_named(client):
     study = make_study(client, seeds=1)
     plant_finals(client, study, {ADAM: [0.9], SGD: [0.8]})
     table = get_stats(client, study["id"], metric="test_acc")
-    assert "no run reported test_acc; the runs report: test_accuracy, test_loss" in table["warnings"]
+    assert "no run reported test_acc; the runs report: test_accuracy, test_loss, val_accuracy" in table["warnings"]
 
 
 # Any runs
@@ -315,6 +388,30 @@ def test_ad_hoc_runs_by_group_with_different_epoch_budgets(client):
         f"{API}/stats", params={"run_id": [short[0]["id"], long[0]["id"]], "group_by": ["epochs", "seed"]}
     ).json()
     assert [g["label"] for g in by_two["groups"]] == ["epochs=30 seed=0", "epochs=400 seed=0"]
+
+
+def test_script_runs_select_by_their_config_or_the_validation_score_they_logged(client):
+    by_config = track_run(client, group="scripts", config={"selection_metric": "val_loss"})
+    by_dice = track_run(client, group="scripts")
+    unselected = track_run(client, group="scripts")
+    curves = {
+        by_config["id"]: {"val_loss": [0.5, 0.3, 0.4], "val_accuracy": [0.1, 0.2, 0.9], "test_dice": [0.6, 0.7, 0.8]},
+        by_dice["id"]: {"val_dice": [0.2, 0.9, 0.5], "test_dice": [0.61, 0.72, 0.83]},
+        unselected["id"]: {"test_dice": [0.5, 0.6, 0.7]},
+    }
+    for run_id, metrics in curves.items():
+        points = [
+            {"name": name, "step": step, "value": value}
+            for name, values in metrics.items() for step, value in enumerate(values, start=1)
+        ]  # fmt: skip
+        post_points(client, run_id, points)
+        finish_run(client, run_id)
+    table = client.get(f"{API}/stats", params={"group": "scripts", "metric": "test_dice"}).json()
+    (group,) = table["groups"]
+    assert dict(zip(group["run_ids"], group["values"], strict=True)) == {by_config["id"]: 0.7, by_dice["id"]: 0.72}
+    (excluded,) = group["excluded_runs"]
+    assert excluded["id"] == unselected["id"] and excluded["reason"].startswith("no selection metric")
+    assert table["summary_description"] == "test_dice at each run's best val_dice or val_loss epoch"
 
 
 def test_ad_hoc_errors(client):

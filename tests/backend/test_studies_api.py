@@ -272,11 +272,14 @@ def test_a_script_run_named_after_a_study_joins_it_in_the_cell_of_its_config(cli
     loose = track_run(client, group="not a study", config={"optimizer": "sgd"})
     assert (loose["study_id"], loose["cell"]) == (None, None)
 
+    def accuracies(value):  # the validation and the test score of a one-epoch run
+        return [{"name": name, "step": 1, "value": value} for name in ("val_accuracy", "test_accuracy")]
+
     for run, accuracy in zip(workers, (0.80, 0.90, 0.81, 0.91), strict=True):
         start_run(client, run["id"])
-        post_points(client, run["id"], [{"name": "test_accuracy", "step": 1, "value": accuracy}])
+        post_points(client, run["id"], accuracies(accuracy))
         finish_run(client, run["id"])
-    post_points(client, script["id"], [{"name": "test_accuracy", "step": 1, "value": 0.92}])
+    post_points(client, script["id"], accuracies(0.92))
     finish_run(client, script["id"])
 
     detail = client.get(f"{API}/studies/{study['id']}").json()

@@ -24,10 +24,17 @@ def stats_options(
         Query(
             max_length=100,
             pattern=METRIC_NAME_PATTERN,
-            description="Default: test_accuracy, test_dice, or the early-stopping metric of the runs",
+            description="Default: the test counterpart of the runs' selection metric: test_accuracy, test_dice...",
         ),
     ] = None,
-    summary: Annotated[Summary, Query(description="Each run's best or final value, or its value at `epoch`")] = "best",
+    summary: Annotated[
+        Summary,
+        Query(
+            description="Each run's value at its selected epoch (best validation epoch), its final value, its best "
+            "over all epochs (on a test_* metric: selected on the test set, optimistic), or its value at `epoch`; "
+            "auto: selected when the runs hold out a validation split, else final"
+        ),
+    ] = "auto",
     epoch: Annotated[int | None, Query(ge=0, le=2**31 - 1, description="With summary=at_epoch")] = None,
     ci: Annotated[CiMethod, Query(description="t-interval, or percentile bootstrap (fixed seed)")] = "t",
     confidence: Annotated[float, Query(ge=0.5, le=0.999)] = 0.95,
