@@ -22,8 +22,11 @@ class RunCreate(BaseModel):
 class MetricSummary(BaseModel):
     final: float | None = Field(default=None, description="Value at the last step")
     final_step: int | None = None
-    best: float | None = Field(default=None, description="Lowest loss or time, highest score")
+    best: float | None = Field(
+        default=None, description="Lowest loss or time, highest score over all steps (of a test_* metric: optimistic)"
+    )
     best_step: int | None = None
+    selected: float | None = Field(default=None, description="Value at the run's selected epoch (`selected_epoch`)")
 
 
 class RunPublic(BaseModel):
@@ -60,7 +63,15 @@ class RunPublic(BaseModel):
     study_id: int | None = Field(default=None, description="The study the run belongs to")
     cell: dict[str, Any] | None = Field(default=None, description="Its grid cell in the study: {'model.norm': 'batch'}")
     summary: dict[str, MetricSummary] = Field(
-        default_factory=dict, description="Final and best value of each metric the run reported"
+        default_factory=dict, description="Final, best and selected value of each metric the run reported"
+    )
+    selection_metric: str | None = Field(
+        default=None,
+        description="The metric its best epoch is chosen by: val_accuracy, val_dice, the spec's or a script "
+        "config's selection_metric; null for a script run that has none",
+    )
+    selected_epoch: int | None = Field(
+        default=None, description="The first epoch (step) where `selection_metric` is best; null without a value"
     )
 
 

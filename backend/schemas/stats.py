@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 from backend.models.run import RunStatus
 
-# auto: `selected` when the runs select their epoch on a validation split, else `final`.
+# auto: `selected` when runs select their epoch on a validation split (and reported it), else `final`.
 Summary = Literal["auto", "selected", "final", "best", "at_epoch"]
 ResolvedSummary = Literal["selected", "final", "best", "at_epoch"]
 CiMethod = Literal["bootstrap", "t"]

@@ -66,6 +66,25 @@ def selected_steps(session: Session, metrics: dict[int, str | None]) -> dict[int
     return metrics_crud.selected_steps(session=session, run_ids_by_metric=by_metric)
 
 
+def run_summaries(session: Session, runs: list[Run]) -> dict[int, dict[str, Any]]:
+    """Per run: its selection metric, its selected epoch, and each metric's final, best and
+    selected value (at the selected epoch), as the run API shows them."""
+    ids = [run.id for run in runs]
+    summaries = metrics_crud.summaries(session=session, run_ids=ids)
+    chosen = selection_metrics(session, runs)
+    steps = selected_steps(session, chosen)
+    at_steps = metrics_crud.values_at_steps(session=session, steps=steps)
+    found = {}
+    for run_id in ids:
+        metrics = summaries.get(run_id, {})
+        for name, value in at_steps.get(run_id, {}).items():
+            metrics.setdefault(name, {})["selected"] = value
+        found[run_id] = {
+            "selection_metric": chosen.get(run_id), "selected_epoch": steps.get(run_id), "metrics": metrics
+        }  # fmt: skip
+    return found
+
+
 def test_counterpart(metric: str) -> str:
     """The test-set metric a selection metric stands for: val_accuracy -> test_accuracy."""
     return "test_" + metric.removeprefix("val_") if metric.startswith("val_") else metric

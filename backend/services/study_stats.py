@@ -47,15 +47,15 @@ def _values(
     """The summary used (`auto` resolved), one value of `metric` per run, and why a run that has
     none lacks it (beyond "no value")."""
     summary = options.summary
-    if summary == "auto":
-        summary = "selected" if any(m and not selected_on_test(m) for m in chosen.values()) else "final"
+    steps = selection.selected_steps(session, chosen) if summary in ("auto", "selected") else {}
+    if summary == "auto":  # runs from before validation splits have a selection metric but no value of it
+        summary = "selected" if any(not selected_on_test(chosen[run_id]) for run_id in steps) else "final"
     if summary != "selected":
         found = studies_crud.metric_values(
             session=session, run_ids=[run.id for run in runs], name=metric, summary=summary,
             lower_is_better=direction(metric) == "min", step=options.epoch,
         )  # fmt: skip
         return summary, found, {}
-    steps = selection.selected_steps(session, chosen)
     at_steps = metrics_crud.values_at_steps(session=session, steps=steps, names=[metric])
     found = {run_id: at_step[metric] for run_id, at_step in at_steps.items() if metric in at_step}
     reasons = {}

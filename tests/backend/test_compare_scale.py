@@ -140,4 +140,4 @@ def test_a_finished_runs_summary_is_kept_and_a_revived_run_is_read_again(client,
     post_points(client, run["id"], [{"name": "test_accuracy", "step": 2, "value": 0.9}])
     finish_run(client, run["id"])
     again = client.get(f"{API}/compare", params={"group": "kept"}).json()["runs"][0]["summary"]["test_accuracy"]
-    assert again == {"final": 0.9, "final_step": 2, "best": 0.9, "best_step": 2}
+    assert again == {"final": 0.9, "final_step": 2, "best": 0.9, "best_step": 2, "selected": None}

@@ -62,7 +62,10 @@ def test_a_script_reports_like_a_worker_and_the_list_tells_the_kinds_apart(clien
     assert done["status"] == "completed" and done["finished_at"] is not None
 
     shown = get(client, script["id"])
-    assert shown["summary"]["val_accuracy"] == {"final": 2.2, "final_step": 2, "best": 2.2, "best_step": 2}
+    assert shown["summary"]["val_accuracy"] == {
+        "final": 2.2, "final_step": 2, "best": 2.2, "best_step": 2, "selected": 2.2
+    }  # fmt: skip
+    assert (shown["selection_metric"], shown["selected_epoch"]) == ("val_accuracy", 2)
     assert shown["epochs_completed"] == 2
     assert client.get(f"{API}/runs/{script['id']}/artifacts/plot.png").content == b"png"
     listed = {kind: client.get(f"{API}/runs", params={"source": kind}).json() for kind in ("script", "worker")}

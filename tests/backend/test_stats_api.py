@@ -306,6 +306,15 @@ def test_without_a_validation_split_auto_is_final_and_selected_warns_it_is_on_te
                for w in selected["warnings"])  # fmt: skip
 
 
+def test_runs_from_before_validation_splits_are_summarised_by_their_final_value(client):
+    study = make_study(client, seeds=1)
+    for runs in cell_runs(study).values():
+        plant(client, runs[0]["id"], [0.9, 0.8], val=[])  # no val_accuracy reported
+    table = get_stats(client, study["id"])
+    assert (table["summary"], table["summary_description"]) == ("final", "test_accuracy at each run's last step")
+    assert [g["values"] for g in table["groups"]] == [pytest.approx([0.8]), pytest.approx([0.8])]
+
+
 def test_bootstrap_intervals_are_the_same_every_time(client):
     study = make_study(client, seeds=4)
     plant_finals(client, study, {ADAM: [0.9, 0.92, 0.91, 0.95], SGD: [0.8, 0.82, 0.81, 0.85]})

@@ -43,7 +43,7 @@ from backend.schemas.run import (
     RunTrack,
     RunTracked,
 )
-from backend.services import artifacts
+from backend.services import artifacts, selection
 from backend.services.catalog import current_catalog
 from backend.services.finished_summaries import finished_summaries
 from backend.services.launcher import BrokerUnavailable, enqueue_run
@@ -63,15 +63,18 @@ def _commit_and_notify(session: Session, hub, run: Run) -> RunPublic:
 
 
 def with_summaries(session: Session, runs: list[Run]) -> list[RunPublic]:
-    """Runs as returned by the API, each with the final and best value of its metrics (a finished
-    run's kept in memory: backend/services/finished_summaries.py)."""
+    """Runs as returned by the API, each with the final, best and selected value of its metrics
+    and its selected epoch (a finished run's kept in memory: backend/services/finished_summaries.py)."""
+    by_id = {run.id: run for run in runs}
     found = finished_summaries.get(
-        session, runs, lambda ids: metrics_crud.summaries(session=session, run_ids=ids), default={}
+        session, runs, lambda ids: selection.run_summaries(session, [by_id[i] for i in ids]), default={}
     )
     public = []
     for run in runs:
         item = RunPublic.model_validate(run)
-        item.summary = {name: MetricSummary(**values) for name, values in found.get(run.id, {}).items()}
+        figures = found.get(run.id, {})
+        item.summary = {name: MetricSummary(**values) for name, values in figures.get("metrics", {}).items()}
+        item.selection_metric, item.selected_epoch = figures.get("selection_metric"), figures.get("selected_epoch")
         public.append(item)
     return public
 
@@ -100,7 +103,7 @@ def create_run(run_in: RunCreate, session: SessionDep, celery: CeleryDep, settin
         session.delete(run)
         session.commit()
         raise HTTPException(status_code=503, detail=f"run not submitted: {exc}") from exc
-    return with_reasons(session, settings, [run], [RunPublic.model_validate(run)])[0]
+    return with_reasons(session, settings, [run], with_summaries(session, [run]))[0]
 
 
 @router.get("", dependencies=[ReadAuth])
