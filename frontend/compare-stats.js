@@ -4,7 +4,6 @@
 
 import { ApiError, errorText, getJSON, query } from "./api.js";
 import { $, clear, el, fmtMetric } from "./dom.js";
-import { metricLabel } from "./stats.js";
 
 let statsAvailable = null;
 
@@ -45,8 +44,8 @@ function renderStats(stats) {
     ? el("p", { class: "muted" }, "No group has completed runs yet.")
     : wins
       ? el("p", { id: "stats-verdict" }, el("span", { class: "winner" }, "Winner: "), best,
-        ` — significantly better than every other group by ${stats.summary} ${metricLabel(metric)} (${stats.test}, Holm-adjusted p < ${stats.alpha}).`)
-      : el("p", { id: "stats-verdict" }, "No significant winner: ", best, ` ranks first by mean ${stats.summary} ${metricLabel(metric)}, `,
+        ` — significantly better than every other group by ${stats.summary_description} (${stats.test}, Holm-adjusted p < ${stats.alpha}).`)
+      : el("p", { id: "stats-verdict" }, "No significant winner: ", best, ` ranks first by mean ${stats.summary_description}, `,
         `but is not significantly better than every other group (${stats.test}, Holm-adjusted, α = ${stats.alpha}).`);
   const confidence = `${Math.round(stats.confidence * 100)}% CI`;
   const groups = el("table", { class: "data compact", id: "stats-groups" },
@@ -77,6 +76,6 @@ function renderStats(stats) {
       el("td", {}, c.winner ? el("span", { class: "winner" }, `${c.winner} better`) : el("span", { class: "muted" }, c.note || "not significant"))))
       : el("tr", {}, el("td", { colspan: 8, class: "muted" }, "Nothing to compare: fewer than two groups with values."))));
   const warnings = stats.warnings.length ? el("ul", { class: "warning-list", id: "stats-warnings" }, stats.warnings.map((w) => el("li", {}, w))) : null;
-  $("#stats-note").textContent = `${stats.summary} ${metricLabel(metric)} per run · ${stats.test} · Holm-adjusted · α = ${stats.alpha}`;
+  $("#stats-note").textContent = `${stats.summary_description} · ${stats.test} · Holm-adjusted · α = ${stats.alpha}`;
   clear($("#stats"), verdict, groups, el("h3", { class: "spaced-top" }, "Pairwise comparisons"), pairs, warnings);
 }

@@ -11,7 +11,7 @@ import { loadStats } from "./compare-stats.js";
 import { $, clear, el, fmtMetric, fmtNumber, plotlyText, statusBadge, toast } from "./dom.js";
 import { band, color, draw, exportButtons, layout, line, loadPlotly } from "./charts.js";
 import { isScript, recipe, recipeValue, specFields, valueLabel } from "./specs.js";
-import { allMetrics, direction, metricLabel, resultMetrics, summarize } from "./stats.js";
+import { allMetrics, direction, headline, metricLabel, resultMetrics, selectedCaption, summarize } from "./stats.js";
 
 const REFRESH_MS = 4000;
 const X_AXES = ["epoch", "time"];
@@ -279,25 +279,26 @@ function renderSummary(rows, metrics) {
   const sign = main && (main.includes("loss") || main.endsWith("_seconds")) ? -1 : 1;
   let bestIndex = -1;
   rows.forEach((row, i) => {
-    const value = row.metrics[main]?.best.mean;
-    if (value !== null && value !== undefined && (bestIndex < 0 || sign * value > sign * rows[bestIndex].metrics[main].best.mean)) bestIndex = i;
+    const value = row.metrics[main] ? headline(row.metrics[main]) : null;
+    if (value !== null && (bestIndex < 0 || sign * value > sign * headline(rows[bestIndex].metrics[main]))) bestIndex = i;
   });
   const head = el("thead", {},
     el("tr", {}, el("th", { rowspan: 2 }, grouped ? "group" : "run"), el("th", { rowspan: 2, class: "num" }, "n"),
       metrics.map((m) => el("th", { colspan: 2, class: "num" }, metricLabel(m))),
-      el("th", { rowspan: 2, class: "num", title: `The ${words().step} of the best ${metricLabel(main || "")}` }, `best ${words().step}`),
+      el("th", { rowspan: 2, class: "num", title: `The ${words().step} each run's selection metric is best` }, `selected ${words().step}`),
       el("th", { rowspan: 2, class: "num" }, "s / epoch")),
-    el("tr", {}, metrics.map(() => [el("th", { class: "num" }, "best"), el("th", { class: "num" }, "final")])));
+    el("tr", {}, metrics.map(() => [el("th", { class: "num", title: "At each run's selected epoch" }, "selected"), el("th", { class: "num" }, "final")])));
   const body = el("tbody", {}, rows.map((row, i) => el("tr", { class: i === bestIndex && rows.length > 1 ? "best-row" : "" },
     el("td", { class: "label" }, grouped ? row.label : el("a", { href: `/run.html?id=${row.runs[0].id}` }, row.label),
       i === bestIndex && rows.length > 1 ? el("span", { class: "winner", title: `best ${metricLabel(main)}` }, " ★") : null),
     el("td", { class: "num" }, row.n),
-    metrics.map((m) => [el("td", { class: "num" }, pm(row.metrics[m].best, (v) => fmtMetric(m, v), m)),
+    metrics.map((m) => [el("td", { class: "num" }, pm(row.metrics[m].selected, (v) => fmtMetric(m, v), m)),
       el("td", { class: "num" }, pm(row.metrics[m].final, (v) => fmtMetric(m, v), m))]),
-    el("td", { class: "num" }, pm(row.bestStep, (v) => fmtNumber(v, 3))),
+    el("td", { class: "num" }, pm(row.selectedEpoch, (v) => fmtNumber(v, 3))),
     el("td", { class: "num" }, pm(row.secondsPerEpoch, (v) => fmtNumber(v, 3))))));
   clear($("#summary"), head, body);
-  $("#summary-note").textContent = grouped ? "mean ± std over the runs of each group" : "one row per run";
+  const runs = rows.flatMap((row) => row.runs);
+  $("#summary-note").textContent = `${selectedCaption(runs)} · ${grouped ? "mean ± std over the runs of each group" : "one row per run"}`;
 }
 
 // Runs or groups of one architecture share a point, labelled with all of them.
@@ -308,7 +309,7 @@ function architecturePoints(rows, metric) {
     if (!points.has(key)) points.set(key, { paramCount: row.paramCount, macs: row.macs, labels: [], values: [] });
     const point = points.get(key);
     point.labels.push(row.label);
-    point.values.push(row.metrics[metric]?.best.mean ?? null);
+    point.values.push(row.metrics[metric] ? headline(row.metrics[metric]) : null);
   }
   const sign = direction(metric) === "min" ? -1 : 1;
   return [...points.values()].map((point) => {
@@ -330,11 +331,11 @@ function renderArchitecture(rows, metric) {
     textposition: "top center",
     textfont: { size: 11 },
     customdata: shown.map((point) => point.labels.map((label, i) => `${plotlyText(label)}: ${fmtMetric(metric, point.values[i])}`).join("<br>")),
-    hovertemplate: `%{x:.3s} parameters · %{y:.3s} MACs<br>best ${metricLabel(metric)}<br>%{customdata}<extra></extra>`,
+    hovertemplate: `%{x:.3s} parameters · %{y:.3s} MACs<br>${metricLabel(metric)} (selected, else final)<br>%{customdata}<extra></extra>`,
     marker: {
       size: 16,
       line: { width: 1, color: "#334155" },
-      ...(colored ? { color: best, colorscale: "Viridis", showscale: true, colorbar: { title: { text: `best ${metricLabel(metric)}`, side: "right" }, thickness: 12 } } : { color: color(0) }),
+      ...(colored ? { color: best, colorscale: "Viridis", showscale: true, colorbar: { title: { text: metricLabel(metric), side: "right" }, thickness: 12 } } : { color: color(0) }),
     },
   };
   const base = layout({ xTitle: "parameters", yTitle: "MACs per sample", height: 360 });

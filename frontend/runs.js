@@ -24,7 +24,7 @@ const COLUMNS = [
   { key: "progress", label: "Progress", page: (r) => progressFraction(r) },
   { key: "model", label: "Model · dataset", page: (r) => (isScript(r) ? "~script" : `${modelSummary(r.spec).name} ${datasetSummary(r.spec)}`) },
   { key: "hyper", label: "Hyperparameters", page: (r) => (isScript(r) ? null : r.spec.learning_rate) },
-  { key: "best", label: "Test metric", num: true, page: (r) => testMetric(r)?.best ?? null },
+  { key: "result", label: "Test metric", num: true, page: (r) => testResult(r)?.value ?? null },
   { key: "params", label: "Params", sort: "param_count", num: true },
   { key: "macs", label: "MACs", sort: "macs", num: true },
   { key: "duration", label: "Duration", num: true, page: (r) => durationSeconds(r) },
@@ -70,6 +70,18 @@ function testMetric(run) {
     if (summary[name]) return { name, ...summary[name] };
   }
   return null;
+}
+
+// The run's result: its test score at its selected epoch (the best epoch of its selection metric),
+// else the final one; never the best of its test values (selected on the test set: optimistic).
+function testResult(run) {
+  const metric = testMetric(run);
+  if (!metric) return null;
+  const selected = metric.selected !== null && metric.selected !== undefined;
+  const value = selected ? metric.selected : metric.final;
+  if (value === null || value === undefined) return null;
+  const how = selected ? `at the best ${run.selection_metric.replaceAll("_", " ")} ${isScript(run) ? "step" : "epoch"} (${run.selected_epoch})` : "final";
+  return { ...metric, value, how };
 }
 
 // The model and hyperparameter cells: a worker run's spec, or a script run's marker and config.
@@ -135,14 +147,15 @@ function renderHead() {
 }
 
 function cells(run) {
-  const metric = testMetric(run);
+  const metric = testResult(run);
   const unit = isScript(run) ? "step" : "epoch";
   const metricCell = () => {
-    if (!metric || metric.best === null || metric.best === undefined) return el("td", { class: "num muted" }, "–");
+    if (!metric) return el("td", { class: "num muted" }, "–");
     const label = metric.name.replaceAll("_", " ");
-    return el("td", { class: "num", title: `best ${label} at ${unit} ${metric.best_step}, final at ${unit} ${metric.final_step}` },
-      el("b", { class: "metric" }, fmtMetric(metric.name, metric.best)),
-      el("span", { class: "sub" }, `${fmtMetric(metric.name, metric.final)} final · ${metric.name.replace("test_", "")}`));
+    const onTest = metric.name.startsWith("test_") ? " (selected on test: optimistic)" : "";
+    return el("td", { class: "num", title: `${label} ${metric.how}; best ${fmtMetric(metric.name, metric.best)} at ${unit} ${metric.best_step}${onTest}` },
+      el("b", { class: "metric" }, fmtMetric(metric.name, metric.value)),
+      el("span", { class: "sub" }, `${metric.how} · ${metric.name.replace("test_", "")}`));
   };
   const checkbox = el("input", { type: "checkbox", checked: selected.has(run.id), "aria-label": `Select run ${run.id}`,
     onchange: (event) => {

@@ -128,17 +128,30 @@ export function secondsPerEpoch(series) {
   return series?.epoch_seconds ? meanStd(series.epoch_seconds.values).mean : null;
 }
 
-// A run's best, its step and its final value: the server's, computed over every point (the curves may
-// be thinned), or from the series when the run has no summary of the metric.
+// A run's best, its step, its final value and its value at its selected epoch (the best epoch of its
+// selection metric): the server's, computed over every point (the curves may be thinned), or from
+// the series when the run has no summary of the metric (then nothing is selected).
 function exactResult(run, series, metric) {
   const summary = run.summary?.[metric];
   if (summary && summary.best !== null && summary.best !== undefined) {
-    return { best: summary.best, bestStep: summary.best_step, final: summary.final };
+    return { best: summary.best, bestStep: summary.best_step, final: summary.final, selected: summary.selected ?? null };
   }
-  return runResult(series, metric);
+  return { ...runResult(series, metric), selected: null };
 }
 
-// One row per group: n, best/final mean±std of each metric, epoch of best (first metric), s/epoch;
+// The value a comparison leads with: at the selected epoch, else the final one; never the best of
+// many test values (selected on the test set: optimistic).
+export function headline(result) {
+  return result.selected.mean ?? result.final.mean;
+}
+
+// In words, for a caption: "selected: at each run's best val accuracy epoch".
+export function selectedCaption(runs) {
+  const by = [...new Set(runs.map((run) => run.selection_metric).filter(Boolean))].sort();
+  return by.length ? `selected: at each run's best ${by.map(metricLabel).join(" or ")} epoch` : "no run has a selected epoch";
+}
+
+// One row per group: n, selected/final mean±std of each metric, selected epoch, s/epoch;
 // `seconds`: GET /compare's seconds_per_epoch (the mean over every epoch), else from the series.
 export function summarize(groups, seriesByRun, metrics, seconds = null) {
   return groups.map((group) => {
@@ -146,16 +159,15 @@ export function summarize(groups, seriesByRun, metrics, seconds = null) {
     const values = {};
     for (const metric of metrics) {
       const results = group.runs.map((run, i) => exactResult(run, perRun[i], metric));
-      values[metric] = { best: meanStd(results.map((r) => r.best)), final: meanStd(results.map((r) => r.final)) };
+      values[metric] = { selected: meanStd(results.map((r) => r.selected)), final: meanStd(results.map((r) => r.final)) };
     }
-    const first = metrics.length ? group.runs.map((run, i) => exactResult(run, perRun[i], metrics[0])) : [];
     const perEpoch = group.runs.map((run, i) => (seconds ? seconds[run.id] ?? null : secondsPerEpoch(perRun[i])));
     return {
       label: group.label,
       runs: group.runs,
       n: group.runs.length,
       metrics: values,
-      bestStep: meanStd(first.map((r) => r.bestStep)),
+      selectedEpoch: meanStd(group.runs.map((run) => run.selected_epoch ?? null)),
       secondsPerEpoch: meanStd(perEpoch),
       paramCount: meanStd(group.runs.map((r) => r.param_count)).mean,
       macs: meanStd(group.runs.map((r) => r.macs)).mean,

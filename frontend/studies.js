@@ -19,7 +19,8 @@ const BEST_COLOR = "#16a34a";
 const params = new URLSearchParams(location.search);
 const studyId = Number(params.get("id"));
 let offset = Math.max(0, Number(params.get("offset")) || 0);
-let view = { metric: params.get("metric") || "", summary: params.get("summary") === "final" ? "final" : "best" };
+const SUMMARIES = ["auto", "selected", "final", "best"];
+let view = { metric: params.get("metric") || "", summary: SUMMARIES.includes(params.get("summary")) ? params.get("summary") : "auto" };
 let timer = null;
 let lastStudy = "";
 let lastStats = "";
@@ -220,7 +221,7 @@ function renderForest(stats) {
   const traces = [];
   if (winners.length) traces.push(trace(winners, BEST_COLOR, "best"));
   if (others.length) traces.push(trace(others, color(0), "others"));
-  const base = layout({ xTitle: `${stats.summary} ${metricLabel(metric)} (mean, 95% CI)`, height: Math.max(200, 90 + 48 * ranked.length) });
+  const base = layout({ xTitle: `${stats.summary_description} (mean, 95% CI)`, height: Math.max(200, 90 + 48 * ranked.length) });
   draw($("#chart-forest"), traces, {
     ...base,
     showlegend: false,
@@ -231,7 +232,7 @@ function renderForest(stats) {
     annotations: ranked.length ? [] : [{ text: "no completed run yet", showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5, font: { color: "#94a3b8" } }],
   });
   $("#chart-forest").dataset.rows = String(ranked.length);
-  $("#stats-note").textContent = `${stats.summary} ${metricLabel(metric)} per run · ${stats.direction === "min" ? "lower" : "higher"} is better · completed runs only`;
+  $("#stats-note").textContent = `${stats.summary_description} · ${stats.direction === "min" ? "lower" : "higher"} is better · completed runs only`;
 }
 
 function renderRanking(stats) {
@@ -257,7 +258,7 @@ function renderRanking(stats) {
 
 function bindStudy() {
   const statsChanged = () => {
-    history.replaceState(null, "", location.pathname + query({ id: studyId, metric: view.metric, summary: view.summary === "best" ? "" : view.summary }));
+    history.replaceState(null, "", location.pathname + query({ id: studyId, metric: view.metric, summary: view.summary === "auto" ? "" : view.summary }));
     loadStats();
   };
   $("#metric").addEventListener("change", (event) => {

@@ -237,9 +237,13 @@ def test_runs_table_filters_sorts_selects_cancels_deletes_and_clones(page, stack
 
     # Sort by the test metric (within the page): ascending, runs without a value last, ties newest first.
     finished = [r for r in runs_of_group(stack, "e2e-table") if r["status"] == "completed"]
-    by_accuracy = sorted(finished, key=lambda r: (r["summary"]["test_accuracy"]["best"], -r["id"]))
-    page.locator('th[data-column="best"]').click()
-    assert "sort=%7Ebest" in page.url or "sort=~best" in page.url
+    def result(run):  # at the selected epoch, else the final one
+        summary = run["summary"]["test_accuracy"]
+        return summary["selected"] if summary["selected"] is not None else summary["final"]
+
+    by_accuracy = sorted(finished, key=lambda r: (result(r), -r["id"]))
+    page.locator('th[data-column="result"]').click()
+    assert "sort=%7Eresult" in page.url or "sort=~result" in page.url
     wait_until(
         lambda: (
             [rows.nth(i).locator("td.name").inner_text() for i in range(3)]

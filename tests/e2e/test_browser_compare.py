@@ -79,16 +79,16 @@ def test_chart_summary_and_statistics_name_the_groups_alike(page, stack):
 
 def test_long_runs_are_drawn_thinned_with_their_exact_best_and_exported_whole(page, stack):
     """Two script runs of 3,000 steps: the chart gets at most 500 points a curve (the spike that
-    is each run's best among them), the summary shows the exact best and final values, and the
+    is each run's best among them), the summary shows the exact selected and final values, and the
     CSV has every step."""
     steps = 3000
     with httpx.Client(base_url=f"{stack.api_url}/api/v1", timeout=60) as api:
         for index, spike_at in enumerate((1234, 2345)):
             body = {"name": f"long {index}", "group": "long runs", "config": {"seed": index}}
             run = api.post("/runs/track", json=body).raise_for_status().json()
-            points = [
-                {"name": "test_accuracy", "step": s, "value": 0.99 if s == spike_at else 0.5 + (s % 50) / 1000}
-                for s in range(1, steps + 1)
+            points = [  # val_accuracy is best at the spike: the selected step
+                {"name": name, "step": s, "value": 0.99 if s == spike_at else 0.5 + (s % 50) / 1000}
+                for s in range(1, steps + 1) for name in ("val_accuracy", "test_accuracy")
             ]
             api.post(f"/runs/{run['id']}/metrics", json={"attempt": 1, "points": points}).raise_for_status()
             api.post(f"/runs/{run['id']}/finish", json={"attempt": 1, "status": "completed"}).raise_for_status()
@@ -101,7 +101,8 @@ def test_long_runs_are_drawn_thinned_with_their_exact_best_and_exported_whole(pa
         assert len(trace["x"]) <= 502 and trace["x"][0] == 1 and trace["x"][-1] == steps
         assert trace["y"][trace["x"].index(spike_at)] == 0.99  # the best point is drawn
     cells = page.locator("#summary tbody tr").first.locator("td.num").all_inner_texts()
-    assert cells[1:3] == ["99.00%", "50.00%"]  # best and final test accuracy, over every step
+    assert cells[1:3] == ["99.00%", "50.00%"]  # test accuracy at the selected step and final, over every step
+    assert page.locator("#summary-note").inner_text().startswith("selected: at each run's best val accuracy epoch")
 
     with page.expect_download() as csv_download:
         page.locator("#export-csv").click()

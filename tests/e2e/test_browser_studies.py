@@ -90,12 +90,24 @@ def test_a_study_list_and_page_follow_its_runs_to_the_forest_plot(page, stack):
     assert ranking.count() == 2
     assert ranking.nth(0).locator("td").first.inner_text() == "1"
     assert "%" in ranking.nth(0).locator("td").nth(3).inner_text()  # accuracy by default
+    # The caption names the summary in words: never the best of the test values, unless asked
+    table = httpx.get(f"{stack.api_url}/api/v1/studies/{study['id']}/stats").raise_for_status().json()
+    assert table["summary"] in ("selected", "final")
+    note = page.locator("#stats-note").inner_text()
+    assert note.startswith(table["summary_description"]) and "highest" not in note
+    assert note.startswith(
+        ("test_accuracy at each run's best val_accuracy epoch", "test_accuracy at each run's last step")
+    )
+    page.locator("#summary").select_option("best")
+    wait_until(lambda: "selected on the test set" in page.locator("#stats-note").inner_text(), timeout=10, what="best")
     screenshot(page, "studies-detail")
 
     # Another metric and summary: the plot and table follow.
     page.locator("#metric").select_option("test_loss")
     page.locator("#summary").select_option("final")
-    wait_until(lambda: "final test loss" in page.locator("#stats-note").inner_text(), timeout=10, what="the loss stats")
+    wait_until(
+        lambda: "test_loss at each run's last step" in page.locator("#stats-note").inner_text(), timeout=10, what="loss"
+    )
     assert page.locator("#ranking tbody tr").count() == 2
 
     page.goto("/studies.html")
