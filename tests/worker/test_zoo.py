@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+import worker.datasets  # noqa: F401  (registers the datasets the EngineSpec tests name)
 from worker.engine.model_stats import model_size
 from worker.engine.spec import EngineSpec
 from worker.zoo import MODELS, get_model
