@@ -1,21 +1,26 @@
 """The study presets (`trainboard.presets`, `GET /presets`): each is a study the API accepts as it
 is, every one of its runs is a spec the worker's own options classes accept, each follows its
 course sheet (seeds, epochs, determinism, the reference models), and the architecture study's
-three models have the parameters and MACs in the order sheet 003 found."""
+three models have the parameters and MACs in the order sheet 003 found. The README lists them all
+with their models' sizes as the code counts them now."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 import worker.datasets  # noqa: F401  (registers)
 import worker.zoo  # noqa: F401  (registers)
 from backend.schemas.study import StudyCreate
+from bench.preset_sizes import preset_sizes_table
 from tests.utils.factories import API
 from trainboard.presets import PRESETS
 from worker.engine.model_stats import model_size
 from worker.engine.spec import EngineSpec
 
 BY_NAME = {preset.name: preset for preset in PRESETS}
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_get_presets_serves_every_preset_as_a_study_definition(client):
@@ -94,3 +99,11 @@ def test_the_architecture_study_has_sheet_003s_parameters_and_macs():
     assert convnet_params > 3 * max(resnet_params, vgg_params)
     # MACs: ResNet far below VGG11, the ConvNet far above both.
     assert resnet_macs < vgg_macs / 2 and convnet_macs > 2 * vgg_macs
+
+
+def test_the_readme_lists_every_preset_with_its_models_sizes_as_counted_now():
+    readme = README.read_text()
+    table = readme.split("<!-- preset-sizes:start -->\n")[1].split("\n<!-- preset-sizes:end -->")[0]
+    assert table == preset_sizes_table(), "README out of date: paste `python -m bench.preset_sizes`"
+    for preset in PRESETS:
+        assert f"| `{preset.name}` | sheet" in readme, preset.name
