@@ -26,6 +26,7 @@ from backend.api.routes import (
     events,
     health,
     metrics,
+    presets,
     runs,
     stats,
     studies,
@@ -191,7 +192,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             swagger_favicon_url="/vendor/swagger-favicon.png",
         )  # fmt: skip
 
-    routers = (runs, metrics, events, artifacts, checkpoints, compare, ui, catalog, workers, health, studies, stats)
+    routers = (
+        runs, metrics, events, artifacts, checkpoints, compare, ui, catalog, presets, workers, health, studies, stats,
+    )  # fmt: skip
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.router)  # also at /health for load balancers and compose health checks

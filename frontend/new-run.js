@@ -9,6 +9,8 @@
 
 import { ApiError, errorText, exists, getJSON, postJSON, query, validationErrors } from "./api.js";
 import { $, clear, el, toast } from "./dom.js";
+import { EarlyStoppingField, Field, MetricField, OMIT, metaOf } from "./fields.js";
+import { renderPresets } from "./presets.js";
 import { cloneableSpec, valueLabel } from "./specs.js";
 
 const SECTIONS = [
@@ -18,83 +20,10 @@ const SECTIONS = [
   { kind: "scheduler", title: "Learning-rate schedule", list: "schedulers", help: null },
 ];
 const TRAINING_FIELDS = ["learning_rate", "epochs", "batch_size", "label_smoothing", "grad_clip_norm", "device", "amp",
-  "deterministic", "channels_last", "tta"];
-const EARLY_STOPPING_METRICS = {
-  classification: ["test_loss", "test_accuracy", "test_balanced_accuracy", "train_loss"],
-  segmentation: ["test_loss", "test_dice", "test_iou", "train_loss"],
-};
+  "deterministic", "channels_last", "tta", "val_fraction", "split_seed", "selection_metric", "eval_train"];
 const SHORT = { learning_rate: "lr", batch_size: "bs", label_smoothing: "ls", grad_clip_norm: "clip" };
-const OMIT = Symbol("omit"); // a field left empty: the server's default applies
+const ENTRY_KINDS = ["model", "dataset", "optimizer", "scheduler"];
 const MAX_RUNS = 500;
-
-// The classic studies of the course, one click each.
-const PRESETS = [
-  {
-    title: "MNIST NumPy MLP: learning rates",
-    text: "The from-scratch sigmoid MLP, 5 learning rates from 1 to 0.001, 30 epochs.",
-    state: {
-      group: "mnist-mlp-lr-sweep",
-      model: [{ name: "mlp_numpy", options: { activation: ["sigmoid"] } }],
-      dataset: [{ name: "mnist" }],
-      optimizer: [{ name: "sgd" }],
-      scheduler: [{ name: "constant" }],
-      fields: { learning_rate: [1, 0.3, 0.1, 0.01, 0.001], epochs: [30], batch_size: [64] },
-      seeds: 1,
-    },
-  },
-  {
-    title: "CIFAR-10: none vs batch vs group norm",
-    text: "The same ConvNet without normalization, with BatchNorm and with GroupNorm (32 groups).",
-    state: {
-      group: "cifar10-norm",
-      model: [{ name: "convnet", options: { norm: ["none", "batch", "group"], num_groups: [32] } }],
-      dataset: [{ name: "cifar10" }],
-      optimizer: [{ name: "sgd", options: { momentum: [0.9], weight_decay: [0.0005] } }],
-      scheduler: [{ name: "cosine" }],
-      fields: { learning_rate: [0.05], epochs: [30], batch_size: [128] },
-      seeds: 1,
-    },
-  },
-  {
-    title: "CIFAR-10: ResNet vs VGG11 vs ConvNet",
-    text: "Three architectures on the same recipe; compare against time and parameters/MACs.",
-    state: {
-      group: "cifar10-architectures",
-      model: [{ name: "resnet", options: { depth: [18] } }, { name: "vgg11" }, { name: "convnet", options: { norm: ["batch"] } }],
-      dataset: [{ name: "cifar10" }],
-      optimizer: [{ name: "sgd", options: { momentum: [0.9], weight_decay: [0.0005] } }],
-      scheduler: [{ name: "cosine" }],
-      fields: { learning_rate: [0.05], epochs: [50], batch_size: [128] },
-      seeds: 1,
-    },
-  },
-  {
-    title: "GTSRB: BatchNorm × Adam/SGD × 3 seeds",
-    text: "Traffic-sign CNN (ELU) with and without BatchNorm, Adam vs SGD, three trials each.",
-    state: {
-      group: "gtsrb-bn-optimizer",
-      model: [{ name: "traffic_sign_cnn", options: { batch_norm: [false, true], activation: ["elu"] } }],
-      dataset: [{ name: "gtsrb" }],
-      optimizer: [{ name: "adam" }, { name: "sgd", options: { momentum: [0.9] } }],
-      scheduler: [{ name: "constant" }],
-      fields: { learning_rate: [0.001], epochs: [400], batch_size: [128] },
-      seeds: 3,
-    },
-  },
-  {
-    title: "Lung U-Net: upsampling × activation",
-    text: "Transposed convolution vs nearest upsampling, ReLU vs ELU, on the lung X-ray masks.",
-    state: {
-      group: "lung-unet-ablation",
-      model: [{ name: "unet", options: { upsampling: ["transposed", "nearest"], activation: ["relu", "elu"] } }],
-      dataset: [{ name: "lung_xray" }],
-      optimizer: [{ name: "adam" }],
-      scheduler: [{ name: "constant" }],
-      fields: { learning_rate: [0.001], epochs: [40], batch_size: [8] },
-      seeds: 1,
-    },
-  },
-];
 
 let catalog;
 let schema;
@@ -105,26 +34,7 @@ let seedFields = {};
 let earlyStopping;
 let studiesAvailable = false;
 
-// --- field meta -------------------------------------------------------------------------------------
-
-// Catalog-style meta {name, type, default, ge, le, gt, lt, choices, description, nullable} of a
-// JSON-schema property (the training fields, and options the catalog types as "any").
-function metaOf(name, prop) {
-  let branch = prop;
-  let nullable = false;
-  if (prop.anyOf) {
-    nullable = prop.anyOf.some((b) => b.type === "null");
-    branch = prop.anyOf.find((b) => b.type !== "null") || {};
-  }
-  const types = { number: "float", integer: "int", boolean: "bool", string: "str" };
-  const meta = { name, default: prop.default, description: prop.description, nullable };
-  meta.type = branch.enum ? "choice" : types[branch.type] || "any";
-  if (branch.enum) meta.choices = branch.enum;
-  for (const [key, short] of [["minimum", "ge"], ["maximum", "le"], ["exclusiveMinimum", "gt"], ["exclusiveMaximum", "lt"]]) {
-    if (branch[key] !== undefined) meta[short] = branch[key];
-  }
-  return meta;
-}
+// --- entry meta -------------------------------------------------------------------------------------
 
 // The catalog types int-or-null options as "any": read their real type off the entry's JSON schema
 // (models and datasets publish theirs, from the worker; optimizers and schedulers are in the spec schema).
@@ -150,129 +60,6 @@ function provenance(entry) {
   return `${from} · ${on}`;
 }
 
-function boundsText(meta) {
-  const parts = [];
-  if (meta.ge !== undefined) parts.push(`≥ ${meta.ge}`);
-  if (meta.gt !== undefined) parts.push(`> ${meta.gt}`);
-  if (meta.le !== undefined) parts.push(`≤ ${meta.le}`);
-  if (meta.lt !== undefined) parts.push(`< ${meta.lt}`);
-  return parts.join(", ");
-}
-
-function checkNumber(text, meta, integer) {
-  const value = Number(text);
-  if (text === "" || !Number.isFinite(value)) return [null, `not a number: “${text}”`];
-  if (integer && !Number.isInteger(value)) return [null, `${text} is not a whole number`];
-  if ((meta.ge !== undefined && value < meta.ge) || (meta.gt !== undefined && value <= meta.gt)
-    || (meta.le !== undefined && value > meta.le) || (meta.lt !== undefined && value >= meta.lt)) {
-    return [null, `${text} is out of bounds (${boundsText(meta)})`];
-  }
-  return [value, null];
-}
-
-// --- one field ---------------------------------------------------------------------------------------
-
-// A form field for one option. read() -> {values: [...], error}; every kind may hold several values
-// (a sweep), except strings. OMIT in values means "leave it to the server's default".
-class Field {
-  constructor(key, meta, { label, sweep = true, onChange }) {
-    this.key = key;
-    this.meta = meta;
-    this.sweep = sweep;
-    this.onChange = onChange;
-    const id = `f-${key.replace(/[^A-Za-z0-9_-]/g, "-")}`;
-    this.error = el("div", { class: "error", id: `${id}-error`, role: "alert" });
-    this.note = el("div", { class: "sweep-note" });
-    const kind = meta.type;
-    const hint = [];
-    if (meta.default !== undefined && meta.default !== null && kind !== "bool" && kind !== "choice") hint.push(`default ${valueLabel(meta.default)}`);
-    if (boundsText(meta)) hint.push(boundsText(meta));
-    this.node = el("div", { class: "form-field", dataset: { field: key } });
-    if (kind === "choice" || kind === "bool") {
-      const options = kind === "bool" ? [false, true] : meta.choices;
-      this.inputs = options.map((value) => ({ value, input: el("input", { type: "checkbox", name: id }) }));
-      this.node.append(el("div", { class: "label" }, label),
-        el("div", { class: "chips", role: "group", "aria-label": label },
-          this.inputs.map(({ value, input }) => el("label", { class: "chip" }, input, kind === "bool" ? (value ? "on" : "off") : valueLabel(value)))));
-
-    } else {
-      this.input = el("input", { type: "text", id, name: key, "aria-describedby": `${id}-error`,
-        inputmode: kind === "float" || kind === "int" ? "decimal" : null,
-        placeholder: meta.default !== undefined && meta.default !== null ? valueLabel(meta.default) : (meta.nullable ? "unset" : "") });
-      this.node.append(el("label", { for: id }, label), this.input);
-      if (kind.startsWith("list")) hint.push(sweep ? "a list; “|” between lists to sweep" : "a list");
-    }
-    if (meta.description) this.node.title = meta.description;
-    this.node.append(el("div", { class: "hint" }, hint.join(" · ")), this.note, this.error);
-    this.node.addEventListener("input", () => {
-      this.showError(this.read().error);
-      this.onChange?.();
-    });
-    if (meta.default !== undefined && meta.default !== null) this.set([meta.default]);
-  }
-
-  read() {
-    const kind = this.meta.type;
-    if (this.inputs) {
-      const values = this.inputs.filter(({ input }) => input.checked).map(({ value }) => value);
-      return values.length ? { values } : { values: [], error: "choose at least one" };
-    }
-    const text = this.input.value.trim();
-    if (text === "") {
-      if (this.meta.default === undefined && !this.meta.nullable) return { values: [], error: "required" };
-      return { values: [OMIT] };
-    }
-    if (kind === "str") return { values: [text] };
-    if (kind.startsWith("list")) {
-      const integer = kind === "list[int]";
-      const alternatives = (this.sweep ? text.split("|") : [text]).map((part) => part.trim());
-      const values = [];
-      for (const alternative of alternatives) {
-        const items = alternative.split(/[\s,]+/).filter(Boolean);
-        if (!items.length) return { values: [], error: "an alternative is empty" };
-        const list = [];
-        for (const item of items) {
-          const [value, error] = checkNumber(item, this.meta, integer);
-          if (error) return { values: [], error };
-          list.push(value);
-        }
-        values.push(list);
-      }
-      return { values };
-    }
-    const tokens = this.sweep ? text.split(/[\s,;]+/).filter(Boolean) : [text];
-    const values = [];
-    for (const token of tokens) {
-      if (kind === "any" && token.toLowerCase() === "none") {
-        values.push(null);
-        continue;
-      }
-      const [value, error] = checkNumber(token, this.meta, kind === "int" || kind === "any");
-      if (error) return { values: [], error };
-      values.push(value);
-    }
-    if (new Set(values).size !== values.length) return { values: [], error: "a value is repeated" };
-    return { values };
-  }
-
-  set(values) {
-    if (this.inputs) {
-      for (const item of this.inputs) item.input.checked = values.some((v) => v === item.value);
-    } else if (this.meta.type.startsWith("list")) {
-      this.input.value = values.filter((v) => v !== OMIT && v !== null).map((list) => list.join(", ")).join(" | ");
-    } else {
-      this.input.value = values.filter((v) => v !== OMIT && v !== null).map((v) => String(v)).join(", ");
-    }
-    this.showError(null);
-  }
-
-  showError(message) {
-    this.error.textContent = message || "";
-    this.input?.classList.toggle("invalid", Boolean(message));
-    const count = message ? 0 : this.read().values.length;
-    this.note.textContent = count > 1 ? `sweep: ${count} values` : "";
-  }
-}
 
 // --- an entry section (model, dataset, optimizer, scheduler) -------------------------------------------
 
@@ -507,7 +294,8 @@ function autoGroup() {
   return autoGroupName;
 }
 
-// Datasets for another task than the ticked models' are disabled; early-stopping metrics follow the task.
+// Datasets for another task than the ticked models' are disabled; the metrics to stop early on or to
+// select by follow the task.
 let syncing = false;
 function syncCompatibility() {
   if (syncing) return;
@@ -516,60 +304,16 @@ function syncCompatibility() {
   const before = sections.dataset.selected().join();
   sections.dataset.setDisabled((entry) => tasks.size > 0 && !tasks.has(entry.task));
   if (sections.dataset.selected().join() !== before) sections.dataset.changed();
-  earlyStopping.setTask(tasks.size === 1 ? [...tasks][0] : "classification");
+  const task = tasks.size === 1 ? [...tasks][0] : "classification";
+  earlyStopping.setTask(task);
+  fields.selection_metric.setTask(task);
   syncing = false;
 }
 
-class EarlyStoppingField {
-  constructor(onChange) {
-    const defs = schema.$defs.EarlyStopping.properties;
-    this.enabled = el("input", { type: "checkbox", id: "early-stopping" });
-    this.metric = el("select", { id: "early-stopping-metric" });
-    this.patience = new Field("early_stopping.patience", metaOf("patience", defs.patience), { label: "patience (epochs)", sweep: false, onChange });
-    this.minDelta = new Field("early_stopping.min_delta", metaOf("min_delta", defs.min_delta), { label: "min delta", sweep: false, onChange });
-    this.error = el("div", { class: "section-error", role: "alert" });
-    this.options = el("div", { class: "fields" },
-      el("div", { class: "form-field" }, el("label", { for: "early-stopping-metric" }, "metric"), this.metric),
-      this.patience.node, this.minDelta.node);
-    this.node = el("div", { class: "form-field early-stopping" },
-      el("label", { class: "label" }, this.enabled, " Stop early when a metric stops improving"), this.error, this.options);
-    this.enabled.addEventListener("change", () => {
-      this.options.hidden = !this.enabled.checked;
-      onChange();
-    });
-    this.options.hidden = true;
-    this.task = null;
-  }
-
-  setTask(task) {
-    if (task === this.task) return;
-    this.task = task;
-    const current = this.metric.value;
-    clear(this.metric, EARLY_STOPPING_METRICS[task].map((m) => el("option", { value: m }, m)));
-    if (EARLY_STOPPING_METRICS[task].includes(current)) this.metric.value = current;
-  }
-
-  set(value) {
-    this.enabled.checked = Boolean(value);
-    this.options.hidden = !value;
-    if (value) {
-      this.metric.value = value.metric ?? "test_loss";
-      this.patience.set([value.patience ?? 10]);
-      this.minDelta.set([value.min_delta ?? 0]);
-    }
-  }
-
-  read() {
-    if (!this.enabled.checked) return { value: null, errors: [] };
-    const errors = [];
-    const value = { metric: this.metric.value };
-    for (const [key, field] of [["patience", this.patience], ["min_delta", this.minDelta]]) {
-      const { values, error } = field.read();
-      if (error) errors.push({ field, message: error });
-      else if (values[0] !== OMIT) value[key] = values[0];
-    }
-    return { value, errors };
-  }
+// What a run of each task reports (GET /catalog), validation metrics first: what to watch by default.
+function metricsByTask() {
+  const valFirst = (names) => [...names.filter((n) => n.startsWith("val_")), ...names.filter((n) => !n.startsWith("val_"))];
+  return Object.fromEntries(Object.entries(catalog.metrics_by_task).map(([task, names]) => [task, valFirst(names)]));
 }
 
 function build() {
@@ -583,18 +327,20 @@ function build() {
   runFields.group.node.querySelector(".hint").textContent = "a sweep's runs share it (default: the name); compare it as a whole";
   sections = Object.fromEntries(SECTIONS.map((section) => [section.kind, new EntrySection(section, onChange)]));
   fields = {};
+  const metrics = metricsByTask();
   for (const name of TRAINING_FIELDS) {
     const meta = metaOf(name, schema.properties[name]);
-    fields[name] = new Field(name, meta, {
-      label: name.replaceAll("_", " "), sweep: meta.type !== "str", onChange,
-    });
+    const label = name.replaceAll("_", " ");
+    fields[name] = name === "selection_metric"
+      ? new MetricField(name, meta, { label, metrics, onChange })
+      : new Field(name, meta, { label, sweep: meta.type !== "str", onChange });
   }
   seedFields = {
     count: new Field("seeds", { name: "seeds", type: "int", default: 1, ge: 1, le: 100 }, { label: "seeds per combination", sweep: false, onChange }),
     first: new Field("seed", metaOf("seed", schema.properties.seed), { label: "first seed", sweep: false, onChange }),
   };
   seedFields.count.node.querySelector(".hint").textContent = "independent trials: seeds first, first+1, …";
-  earlyStopping = new EarlyStoppingField(onChange);
+  earlyStopping = new EarlyStoppingField(schema.$defs.EarlyStopping.properties, metrics, onChange);
   clear(container,
     el("fieldset", { id: "section-run" }, el("legend", {}, "Run"), el("div", { class: "fields" }, runFields.name.node, runFields.group.node)),
     Object.values(sections).map((s) => s.node),
@@ -612,7 +358,7 @@ function applyState(state) {
     const given = state.fields?.[field.key];
     field.set(given ?? (field.meta.default !== undefined && field.meta.default !== null ? [field.meta.default] : []));
   }
-  for (const kind of ["model", "dataset", "optimizer", "scheduler"]) sections[kind].set(state[kind] || []);
+  for (const kind of ENTRY_KINDS) sections[kind].set(state[kind] || []);
   seedFields.count.set([state.seeds ?? 1]);
   seedFields.first.set([state.firstSeed ?? 0]);
   earlyStopping.set(state.early_stopping || null);
@@ -620,16 +366,34 @@ function applyState(state) {
   updateCount();
 }
 
+// A model, dataset, optimizer or scheduler (a name or {name, ...options}) as a ticked entry of the form.
+function entryState(value) {
+  const { name, ...options } = typeof value === "string" ? { name: value } : value;
+  return { name, options: Object.fromEntries(Object.entries(options).map(([k, v]) => [k, [v]])) };
+}
+
 // The form state of one run's spec (for Clone).
 function stateOfSpec(spec) {
-  const entry = (value) => {
-    const { name, ...options } = typeof value === "string" ? { name: value } : value;
-    return [{ name, options: Object.fromEntries(Object.entries(options).map(([k, v]) => [k, [v]])) }];
-  };
-  const state = { model: entry(spec.model), dataset: entry(spec.dataset), optimizer: entry(spec.optimizer || "sgd"),
-    scheduler: entry(spec.scheduler || "constant"), fields: {}, seeds: 1, firstSeed: spec.seed ?? 0,
-    early_stopping: spec.early_stopping || null };
+  const state = { model: [entryState(spec.model)], dataset: [entryState(spec.dataset)],
+    optimizer: [entryState(spec.optimizer || "sgd")], scheduler: [entryState(spec.scheduler || "constant")],
+    fields: {}, seeds: 1, firstSeed: spec.seed ?? 0, early_stopping: spec.early_stopping || null };
   for (const name of TRAINING_FIELDS) if (name in spec) state.fields[name] = [spec[name] === null ? OMIT : spec[name]];
+  return state;
+}
+
+// The form state of a study definition (a preset): its base spec's, with each grid path's values where
+// the form sweeps them: "model" or "optimizer" ticks several entries, "model.norm" gives one option
+// several values, "learning_rate" a training field several values; and the seeds per cell.
+function stateOfStudy({ name, base_spec: base, grid, seeds }) {
+  const state = stateOfSpec(base);
+  state.group = name;
+  state.seeds = seeds;
+  for (const [path, values] of Object.entries(grid)) {
+    const [root, option] = path.split(".");
+    if (ENTRY_KINDS.includes(root) && !option) state[root] = values.map(entryState);
+    else if (ENTRY_KINDS.includes(root)) state[root][0].options[option] = values;
+    else state.fields[root] = values;
+  }
   return state;
 }
 
@@ -792,16 +556,6 @@ async function submitStudy(current, group) {
 
 // --- start ----------------------------------------------------------------------------------------------------
 
-function renderPresets() {
-  clear($("#presets"), PRESETS.map((preset, index) => el("button", {
-    type: "button", class: "button preset", dataset: { preset: String(index) },
-    onclick: (event) => {
-      applyState(preset.state);
-      document.querySelectorAll("button.preset").forEach((button) => button.classList.toggle("active", button === event.currentTarget));
-    },
-  }, el("b", {}, preset.title), el("span", {}, preset.text))));
-}
-
 async function start() {
   try {
     [catalog, studiesAvailable] = await Promise.all([getJSON("/catalog"), exists("/studies?limit=1").catch(() => false)]);
@@ -816,7 +570,7 @@ async function start() {
     return;
   }
   build();
-  renderPresets();
+  renderPresets($("#presets"), (preset) => applyState(stateOfStudy(preset)));
   $("#run-form").addEventListener("submit", submit);
   const params = new URLSearchParams(location.search);
   const cloneId = params.get("clone");

@@ -20,7 +20,7 @@ from trainboard.catalog import DatasetInfo, ModelInfo, WorkerCatalog, check_spec
 from trainboard.options import OPTIMIZERS, SCHEDULERS
 from trainboard.queues import needs_gpu, queue_for
 from trainboard.settings import Settings
-from trainboard.spec import TrainSpec
+from trainboard.spec import METRICS_BY_TASK, TrainSpec
 
 _PARSED: dict[str, WorkerCatalog] = {}  # by digest: a catalog is parsed once per change, not per request
 
@@ -134,12 +134,15 @@ def _contract_entries() -> dict[str, Any]:
         "optimizers": [{"name": name, "options": describe_options(o)} for name, o in OPTIMIZERS.items()],
         "schedulers": [{"name": name, "options": describe_options(o)} for name, o in SCHEDULERS.items()],
         "spec_schema": TrainSpec.model_json_schema(),
+        # What a run of each task can report: a form's choices for early stopping and selection.
+        "metrics_by_task": {task: list(names) for task, names in METRICS_BY_TASK.items()},
     }
 
 
 def catalog_response(catalog: Catalog, settings: Settings) -> dict[str, Any]:
     """GET /catalog: every entry with its options and the workers that offer it, the optimizers and
-    schedulers (the contract's own), the spec's JSON schema, and the workers."""
+    schedulers (the contract's own), the spec's JSON schema, the metrics each task reports, and the
+    workers."""
 
     def entries(kind: str, found: dict[str, Any]) -> list[dict[str, Any]]:
         return [

@@ -97,6 +97,8 @@ def test_catalog_has_the_spec_schema(catalog):
     epochs = schema["properties"]["epochs"]
     assert epochs["minimum"] == 1 and epochs["maximum"] == 10_000
     assert schema["properties"]["seed"]["default"] == 0
+    assert catalog["metrics_by_task"]["segmentation"][:3] == ["train_loss", "val_loss", "val_dice"]
+    assert "val_accuracy" in catalog["metrics_by_task"]["classification"]
 
 
 def test_catalog_defaults_are_accepted(client, catalog):

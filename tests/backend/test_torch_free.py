@@ -1,6 +1,6 @@
 """The API never imports torch, torchvision or the worker's code: in a fresh process where those
-imports fail, it migrates, takes a worker's catalog, serves /catalog, takes runs and a study,
-and compares them, and torch is not in sys.modules afterwards."""
+imports fail, it migrates, takes a worker's catalog, serves /catalog and /presets, takes runs and
+a study, and compares them, and torch is not in sys.modules afterwards."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ SCRIPT = textwrap.dedent(
         assert client.post("/api/v1/workers", json=json.load(open(catalog_file))).status_code == 200
         catalog = client.get("/api/v1/catalog")
         assert catalog.status_code == 200 and catalog.json()["models"], catalog.text
+        assert client.get("/api/v1/presets").json()["count"] > 0
         runs = [client.post("/api/v1/runs", json={"spec": {**spec, "seed": seed}}) for seed in (1, 2)]
         assert all(r.status_code == 201 for r in runs), runs[0].text
         study = client.post("/api/v1/studies", json={"name": "s", "base_spec": spec, "seeds": 2,

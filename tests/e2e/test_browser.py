@@ -109,27 +109,44 @@ def test_the_form_shows_bounds_and_the_servers_422_next_to_the_field(page, stack
     assert httpx.get(f"{stack.api_url}/api/v1/runs").json()["count"] == before
 
 
-def test_presets_fill_the_form_and_count_the_runs(page):
+def test_presets_fill_the_form_from_get_presets_and_count_the_runs(page, stack):
+    presets = httpx.get(f"{stack.api_url}/api/v1/presets").json()["data"]
     open_form(page)
-    expected = {
-        "MNIST NumPy MLP": 5,  # 5 learning rates
-        "none vs batch vs group": 3,
-        "ResNet vs VGG11": 3,
-        "GTSRB": 12,  # BatchNorm on/off x Adam/SGD x 3 seeds
-        "U-Net": 4,  # upsampling x activation
-    }
-    for title, runs in expected.items():
-        page.locator("button.preset", has_text=title).click()
-        assert page.locator("#run-total").inner_text() == str(runs), title
+    page.wait_for_selector("button.preset")
+    for preset in presets:
+        cells = 1
+        for values in preset["grid"].values():
+            cells *= len(values)
+        page.locator(f'button.preset[data-preset="{preset["name"]}"]').click()
+        assert page.locator("#run-total").inner_text() == str(cells * preset["seeds"]), preset["name"]
+        assert field(page, "group").input_value() == preset["name"]
+
+    # GTSRB: BatchNorm off/on x Adam/SGD x both learning rates, 3 seeds each, deterministic.
     page.locator("button.preset", has_text="GTSRB").click()
     assert chip(page, "optimizer", "adam").locator("input").is_checked()
     assert chip(page, "optimizer", "sgd").locator("input").is_checked()
+    assert field(page, "optimizer.sgd.momentum").input_value() == "0.9"
+    assert field(page, "learning_rate").input_value() == "0.001, 0.01"
     assert field(page, "seeds").input_value() == "3"
-    assert "2 model.batch_norm values × 2 optimizers × 3 seeds" in page.locator("#run-count").inner_text()
+    deterministic = page.locator('[data-field="deterministic"] label.chip')
+    assert deterministic.filter(has_text=re.compile("^on$")).locator("input").is_checked()
+    assert not deterministic.filter(has_text="off").locator("input").is_checked()
+    assert page.locator("#run-total").inner_text() == "24"
+    count = page.locator("#run-count").inner_text()
+    assert "2 model.batch_norm values × 2 optimizers × 2 learning_rate values × 3 seeds" in count
+
+    # The architectures: three models, the ConvNet with its flatten head and 4096 hidden units.
+    page.locator("button.preset", has_text="ResNet vs VGG11").click()
+    for name in ("resnet", "vgg11", "convnet"):
+        assert chip(page, "model", name).locator("input").is_checked(), name
+    head = page.locator('[data-field="model.convnet.head"] label.chip', has_text="flatten")
+    assert head.locator("input").is_checked()
+    assert field(page, "model.convnet.hidden").input_value() == "4096"
+
     page.locator("button.preset", has_text="MNIST NumPy MLP").click()
     assert field(page, "learning_rate").input_value() == "1, 0.3, 0.1, 0.01, 0.001"
     assert field(page, "epochs").input_value() == "30"
-    assert "5 learning_rate values" in page.locator("#run-count").inner_text()
+    assert "5 learning_rate values × 3 seeds" in page.locator("#run-count").inner_text()
     page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "new-run-preset", full_page=False)
 

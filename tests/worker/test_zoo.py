@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+import worker.datasets  # noqa: F401  (registers the datasets the EngineSpec tests name)
 from worker.engine.model_stats import model_size
 from worker.engine.spec import EngineSpec
 from worker.zoo import MODELS, get_model
@@ -42,11 +43,14 @@ def _cases() -> list[tuple[str, dict[str, Any]]]:
             cases.append(("convnet", {"norm": norm, "activation": activation}))
             cases.append(("vgg11", {"norm": norm, "activation": activation}))
     cases += [("convnet", {"dropout": 0.3, "widths": [6]}), ("vgg11", {"dropout": 0.0, "width_multiplier": 0.2})]
+    cases += [("convnet", {"head": "flatten"}), ("convnet", {"head": "flatten", "hidden": 16, "dropout": 0.3})]
+    cases += [("convnet", {"hidden": 16})]
     for depth in (18, 34):
         for norm in NORMS:
             for zero_init in (False, True):
                 cases.append(("resnet", {"depth": depth, "norm": norm, "zero_init_residual": zero_init}))
     cases += [("resnet", {"activation": activation}) for activation in ACTIVATIONS]
+    cases += [("resnet", {"stem": stem}) for stem in ("cifar", "imagenet")]
     for batch_norm in (False, True):
         for activation in ACTIVATIONS:
             cases.append(("traffic_sign_cnn", {"batch_norm": batch_norm, "activation": activation}))
@@ -168,6 +172,46 @@ def test_resnet_uses_the_cifar_stem_up_to_64_pixels():
     with torch.device("meta"):
         assert get_model("resnet", (3, 64, 64), 10).cifar_stem
         assert not get_model("resnet", (3, 96, 96), 10).cifar_stem
+        assert get_model("resnet", (3, 32, 32), 10, stem="auto").cifar_stem
+
+
+def stem_layers(model: nn.Module) -> list[tuple]:
+    return [
+        (type(m).__name__, getattr(m, "kernel_size", None), getattr(m, "stride", None))
+        for m in model.stem
+        if isinstance(m, (nn.Conv2d, nn.MaxPool2d))
+    ]
+
+
+def test_resnet_stem_option_overrides_the_input_size_rule():
+    with torch.device("meta"):
+        auto_small = get_model("resnet", (3, 32, 32), 10)
+        imagenet_small = get_model("resnet", (3, 32, 32), 10, stem="imagenet")
+        cifar_large = get_model("resnet", (3, 224, 224), 10, stem="cifar")
+    assert stem_layers(auto_small) == [("Conv2d", (3, 3), (1, 1))]
+    assert stem_layers(imagenet_small) == [("Conv2d", (7, 7), (2, 2)), ("MaxPool2d", 3, 2)]
+    assert stem_layers(cifar_large) == stem_layers(auto_small)
+    # The same blocks see a 4x smaller image on each side: about 1/16 of the MACs.
+    auto_params, auto_macs = count(auto_small, (3, 32, 32))
+    imagenet_params, imagenet_macs = count(imagenet_small, (3, 32, 32))
+    assert imagenet_params == pytest.approx(auto_params, rel=0.01)
+    assert 1 / 17 < imagenet_macs / auto_macs < 1 / 14
+
+
+def linear_shapes(model: nn.Module) -> list[tuple[int, int]]:
+    return [(m.in_features, m.out_features) for m in model.modules() if isinstance(m, nn.Linear)]
+
+
+def test_convnet_flatten_head_feeds_every_feature_to_the_hidden_layer():
+    with torch.device("meta"):
+        pooled = get_model("convnet", (3, 32, 32), 10, widths=[8, 16])
+        flat = get_model("convnet", (3, 32, 32), 10, widths=[8, 16], head="flatten", hidden=64)
+        flat_48 = get_model("convnet", (3, 48, 48), 10, widths=[8, 16], head="flatten")
+    assert linear_shapes(pooled) == [(16, 10)]
+    assert linear_shapes(flat) == [(16 * 8 * 8, 64), (64, 10)]
+    assert linear_shapes(flat_48) == [(16 * 12 * 12, 10)]
+    x = torch.randn(2, 3, 32, 32)
+    assert get_model("convnet", (3, 32, 32), 10, widths=[8, 16], head="flatten", hidden=64)(x).shape == (2, 10)
 
 
 @pytest.mark.parametrize("name", CLASSIFIERS)

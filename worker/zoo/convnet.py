@@ -1,9 +1,18 @@
 """Plain CNN for small colour images (CIFAR-10 sized), with a choice of normalisation.
 
 Stages of two 3x3 convolutions (conv -> norm -> activation, twice) followed by a 2x2 max-pool;
-the default widths [32, 64, 128] give the common "conv-conv-pool x3" CIFAR-10 baseline. After
-the last stage a global average pool and a linear layer give the class logits. This is the
-network the "no norm vs BatchNorm vs GroupNorm" study varies, so `norm` is an option.
+the default widths [32, 64, 128] give the common "conv-conv-pool x3" CIFAR-10 baseline. This is
+the network the "no norm vs BatchNorm vs GroupNorm" study varies, so `norm` is an option.
+
+The head after the last stage:
+- global_pool (the default): a global average pool, so the head is as small as the last width and
+  the same for any input size;
+- flatten: every feature of the last stage's maps (width x H/2^stages x W/2^stages) goes into the
+  linear layer, as in the classic plain CNNs: with wide stages and a `hidden` layer this is where
+  nearly all the parameters are. The ConvNet of the seed-003 architecture study is of this kind:
+  by far the most parameters and MACs of the three networks it compares.
+`hidden` > 0 adds a hidden linear layer (with the activation) before the classifier, after either
+head; dropout sits before the classifier.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from worker.zoo.common import (
     Dropout,
     Norm,
     NumGroups,
+    activation_layer,
     check_input_shape,
     conv_norm_act,
 )
@@ -38,41 +48,60 @@ class ConvNetOptions(ModelOptions):
     num_groups: NumGroups = DEFAULT_NUM_GROUPS
     activation: Activation = "relu"
     dropout: Dropout = Field(default=0.0, description="Dropout before the final linear layer (0 disables it)")
+    head: Literal["global_pool", "flatten"] = Field(
+        default="global_pool",
+        description="global_pool: average each last feature map to one value; flatten: feed every value of "
+        "the last feature maps to the linear layer (its size grows with the input)",
+    )
+    hidden: int = Field(
+        default=0, ge=0, le=16_384, description="Units of a hidden linear layer before the classifier (0: none)"
+    )
 
 
 class ConvNet(nn.Module):
-    def __init__(self, options: ConvNetOptions, in_channels: int, num_classes: int):
+    def __init__(self, options: ConvNetOptions, input_shape: tuple[int, int, int], num_classes: int):
         super().__init__()
+        channels, height, width = input_shape
         layers: list[nn.Module] = []
-        channels = in_channels
-        for width in options.widths:
+        for stage_width in options.widths:
             for _ in range(2):
                 layers += conv_norm_act(
                     channels,
-                    width,
+                    stage_width,
                     norm=options.norm,
                     num_groups=options.num_groups,
                     activation=options.activation,
                 )
-                channels = width
+                channels = stage_width
             layers.append(nn.MaxPool2d(2))
         self.features = nn.Sequential(*layers)
-        # Global average pooling keeps the head the same size for any input resolution.
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        if options.head == "global_pool":
+            self.pool: nn.Module = nn.AdaptiveAvgPool2d(1)
+            features = channels
+        else:
+            self.pool = nn.Identity()
+            stages = len(options.widths)
+            features = channels * (height >> stages) * (width >> stages)
+        hidden: list[nn.Module] = []
+        if options.hidden:
+            hidden = [nn.Linear(features, options.hidden), activation_layer(options.activation)]
+            features = options.hidden
+        self.hidden = nn.Sequential(*hidden)
         self.dropout = nn.Dropout(options.dropout) if options.dropout else nn.Identity()
-        self.classifier = nn.Linear(channels, num_classes)
+        self.classifier = nn.Linear(features, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool(self.features(x)).flatten(1)
+        x = self.hidden(self.pool(self.features(x)).flatten(1))
         return self.classifier(self.dropout(x))
 
 
 @register_model(
     options=ConvNetOptions,
     task="classification",
-    description="Plain CNN (conv-conv-pool stages, global average pool, linear) with optional BatchNorm or GroupNorm",
+    description="Plain CNN (conv-conv-pool stages; global average pool or flatten; optional hidden linear layer) "
+    "with optional BatchNorm or GroupNorm",
 )
 def build_convnet(options: ConvNetOptions, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     # Each stage halves the resolution, so the input must survive len(widths) poolings.
-    channels, _, _ = check_input_shape("convnet", input_shape, min_size=2 ** len(options.widths))
-    return ConvNet(options, channels, num_classes)
+    shape = check_input_shape("convnet", input_shape, min_size=2 ** len(options.widths))
+    return ConvNet(options, shape, num_classes)
