@@ -174,15 +174,19 @@ def result_metrics(comparison: Comparison, first: str | None) -> list[str]:
     return ordered
 
 
-def run_result(series: dict[str, Series], metric: str) -> dict[str, float | None]:
-    """Best value (lowest for losses and times), its step, and the final value of one metric."""
+def run_result(series: dict[str, Series], metric: str, selected_step: int | None = None) -> dict[str, float | None]:
+    """One metric of one run: its value at the run's selected epoch (where its selection metric,
+    val_accuracy by default, is best), its final value, and its best value over every epoch
+    (lowest for losses and times) with that epoch. The best of a test metric is selected on the
+    test set: optimistic, shown labelled so."""
     found = series.get(metric)
     pairs = [(s, v) for s, v in zip(found.steps, found.values, strict=True) if v is not None] if found else []
     if not pairs:
-        return {"best": None, "best_step": None, "final": None}
+        return {"selected": None, "best": None, "best_step": None, "final": None}
     sign = 1 if direction(metric) == "min" else -1
     best_step, best = min(pairs, key=lambda pair: (sign * pair[1], pair[0]))  # the earliest of equal values
-    return {"best": best, "best_step": best_step, "final": pairs[-1][1]}
+    selected = dict(pairs).get(selected_step) if selected_step is not None else None
+    return {"selected": selected, "best": best, "best_step": best_step, "final": pairs[-1][1]}
 
 
 def seconds_per_epoch(series: dict[str, Series]) -> float | None:
@@ -194,8 +198,8 @@ def seconds_per_epoch(series: dict[str, Series]) -> float | None:
 class SummaryRow:
     label: str
     n: int
-    metrics: dict[str, dict[str, tuple[float | None, float | None]]]  # metric -> best/final -> (mean, std)
-    best_step: tuple[float | None, float | None]
+    metrics: dict[str, dict[str, tuple[float | None, float | None]]]  # metric -> selected/final -> (mean, std)
+    selected_epoch: tuple[float | None, float | None]
     seconds_per_epoch: tuple[float | None, float | None]
     param_count: float | None
     macs: float | None
@@ -207,15 +211,14 @@ def summarize(groups: list[Group], comparison: Comparison, metrics: list[str]) -
         per_run = [comparison.series.get(run.id, {}) for run in group.runs]
         summary: dict[str, dict[str, tuple[float | None, float | None]]] = {}
         for metric in metrics:
-            results = [run_result(series, metric) for series in per_run]
-            summary[metric] = {key: mean_std([r[key] for r in results]) for key in ("best", "final")}
-        first = [run_result(series, metrics[0]) for series in per_run] if metrics else []
+            results = [run_result(series, metric, run.selected_epoch) for run, series in zip(group.runs, per_run)]
+            summary[metric] = {key: mean_std([r[key] for r in results]) for key in ("selected", "final")}
         rows.append(
             SummaryRow(
                 label=group.label,
                 n=len(group.runs),
                 metrics=summary,
-                best_step=mean_std([r["best_step"] for r in first]),
+                selected_epoch=mean_std([run.selected_epoch for run in group.runs if run.selected_epoch is not None]),
                 seconds_per_epoch=mean_std([seconds_per_epoch(series) for series in per_run]),
                 param_count=mean_std([run.param_count for run in group.runs])[0],
                 macs=mean_std([run.macs for run in group.runs])[0],

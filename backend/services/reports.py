@@ -92,27 +92,34 @@ def curve_figure(curves: list[Curve], metric: str, x_axis: str, band: str, group
 
 
 def architecture_figure(rows: list[SummaryRow], metric: str | None) -> go.Figure | None:
-    """Parameters against MACs, coloured by the best value of the main metric, labelled."""
+    """Parameters against MACs, coloured by the main metric at each run's selected epoch (its
+    final value where a run has none), labelled."""
     shown = [row for row in rows if row.param_count and row.macs]
     if not shown:
         return None
-    best = [row.metrics[metric]["best"][0] if metric else None for row in shown]
+    best = [_result(row, metric) if metric else None for row in shown]
     colored = metric is not None and any(v is not None for v in best)
     hover_best = [format_metric(metric, v) if metric else "–" for v in best]
     marker: dict[str, Any] = {"size": 14, "line": {"width": 1, "color": "#334155"}}
     if colored:
         marker.update(color=best, colorscale="Viridis", showscale=True,
-                      colorbar={"title": {"text": "best " + metric_label(metric)}})  # fmt: skip
+                      colorbar={"title": {"text": metric_label(metric)}})  # fmt: skip
     figure = go.Figure(go.Scatter(
         x=[row.param_count for row in shown], y=[row.macs for row in shown], mode="markers+text",
         text=[plotly_text(row.label) for row in shown], textposition="top center", marker=marker,
         customdata=hover_best, hovertemplate="%{text}<br>%{x:.3s} parameters, %{y:.3s} MACs"
-        + ("<br>best: %{customdata}" if metric else "") + "<extra></extra>",
+        + ("<br>" + plotly_text(metric_label(metric)) + ": %{customdata}" if metric else "") + "<extra></extra>",
     ))  # fmt: skip
     figure.update_layout(**_layout("parameters vs MACs", "parameters", "MACs per sample"))
     figure.update_xaxes(type="log")
     figure.update_yaxes(type="log")
     return figure
+
+
+def _result(row: SummaryRow, metric: str) -> float | None:
+    """A group's mean at the selected epochs, else its mean final value."""
+    selected = row.metrics[metric]["selected"][0]
+    return selected if selected is not None else row.metrics[metric]["final"][0]
 
 
 def epoch_time_figure(rows: list[SummaryRow]) -> go.Figure | None:
@@ -140,24 +147,23 @@ def _mean_pm(pair: tuple[float | None, float | None], fmt) -> str:
 def _summary_table(rows: list[SummaryRow], metrics: list[str], grouped: bool) -> str:
     e = html.escape
     head = "".join(f'<th colspan="2">{e(metric_label(m))}</th>' for m in metrics)
-    sub = "".join("<th>best</th><th>final</th>" for _ in metrics)
-    first = metric_label(metrics[0]) if metrics else ""
+    sub = "".join("<th>at selected epoch</th><th>final</th>" for _ in metrics)
     parts = [
         "<table class='data'><thead>",
         f"<tr><th rowspan='2'>{'group' if grouped else 'run'}</th><th rowspan='2'>n</th>{head}"
-        f"<th rowspan='2'>epoch of best<br><small>{e(first)}</small></th><th rowspan='2'>s / epoch</th>"
+        "<th rowspan='2'>selected epoch<br><small>best validation</small></th><th rowspan='2'>s / epoch</th>"
         "<th rowspan='2'>parameters</th><th rowspan='2'>MACs</th></tr>",
         f"<tr>{sub}</tr></thead><tbody>",
     ]
     for row in rows:
         cells = "".join(
-            f"<td class='num'>{e(_mean_pm(row.metrics[m]['best'], lambda v, m=m: format_metric(m, v)))}</td>"
+            f"<td class='num'>{e(_mean_pm(row.metrics[m]['selected'], lambda v, m=m: format_metric(m, v)))}</td>"
             f"<td class='num'>{e(_mean_pm(row.metrics[m]['final'], lambda v, m=m: format_metric(m, v)))}</td>"
             for m in metrics
         )
         parts.append(
             f"<tr><td>{e(row.label)}</td><td class='num'>{row.n}</td>{cells}"
-            f"<td class='num'>{e(_mean_pm(row.best_step, lambda v: f'{v:.3g}'))}</td>"
+            f"<td class='num'>{e(_mean_pm(row.selected_epoch, lambda v: f'{v:.3g}'))}</td>"
             f"<td class='num'>{e(_mean_pm(row.seconds_per_epoch, lambda v: f'{v:.3g}'))}</td>"
             f"<td class='num'>{e(human_count(row.param_count))}</td>"
             f"<td class='num'>{e(human_count(row.macs))}</td></tr>"
@@ -198,11 +204,11 @@ def _stats_section(stats: StatsPublic) -> str:
     elif against and all(c.winner == best for c in against):
         verdict = (
             f"<b class='winner'>Winner: {e(best)}</b>, significantly better than every other group by "
-            f"{e(stats.summary)} {e(metric_label(metric))} ({e(stats.test)}, Holm-adjusted p &lt; {stats.alpha})."
+            f"{e(stats.summary_description)} ({e(stats.test)}, Holm-adjusted p &lt; {stats.alpha})."
         )
     else:
         verdict = (
-            f"No significant winner: {e(best)} ranks first by mean {e(stats.summary)} {e(metric_label(metric))}, "
+            f"No significant winner: {e(best)} ranks first by the mean of {e(stats.summary_description)}, "
             f"but is not significantly better than every other group ({e(stats.test)}, Holm-adjusted, "
             f"α = {stats.alpha})."
         )
@@ -224,7 +230,7 @@ def _stats_section(stats: StatsPublic) -> str:
     )
     warnings = "".join(f"<li>{e(w)}</li>" for w in stats.warnings)
     return (
-        f"<section><h2>Statistics <small>{e(stats.summary)} {e(metric_label(metric))} per run · {e(stats.test)} · "
+        f"<section><h2>Statistics <small>{e(stats.summary_description)} · {e(stats.test)} · "
         f"Holm-adjusted · α = {stats.alpha}</small></h2><p>{verdict}</p>"
         "<div class='scroll'><table class='data'><thead><tr><th>rank</th><th>group</th><th>n</th><th>mean</th>"
         "<th>median</th><th>std</th>"

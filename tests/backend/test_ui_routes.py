@@ -136,6 +136,7 @@ def _trained_run(client, name: str, group: str, lr: float, seed: int, accuracy: 
             {"name": "test_accuracy", "step": step, "value": value, "wall_time": wall},
             {"name": "test_loss", "step": step, "value": 2.0 - value, "wall_time": wall},
             {"name": "epoch_seconds", "step": step, "value": 10.0, "wall_time": wall},
+            {"name": "val_accuracy", "step": step, "value": 1.0 - step / 10, "wall_time": wall},  # best at epoch 1
         ]
     post_points(client, run["id"], points)
     finish_run(client, run["id"], epochs_completed=len(accuracy))
@@ -170,7 +171,11 @@ def test_the_report_is_one_self_contained_html_file(client, sweep):
     # The data: the group means at epoch 2, the group labels, the specs.
     assert "learning_rate=0.5" in document and "learning_rate=0.01" in document
     assert '"y":[0.5,0.8125]' in document  # the mean curve of lr 0.5 (0.75, 0.8125, 0.875 at epoch 2)
-    assert "81.25% ± 6.25%" in document  # its best accuracy in the summary table: mean ± std
+    # The summary table: test accuracy at each run's selected epoch (its best val_accuracy, epoch 1),
+    # then the final one, as mean ± std; never the best of the test values over epochs.
+    assert "at selected epoch" in document and "epoch of best" not in document
+    assert "50.00% ± 0.00%</td><td class='num'>81.25% ± 6.25%" in document
+    assert "test_accuracy at each run&#x27;s best val_accuracy epoch" in document  # the statistics say so
     assert "&quot;learning_rate&quot;: 0.01" in document
     assert "Pairwise comparisons" in document and "mannwhitney" in document  # the statistics table
     # The hostile name: escaped in tables and in chart labels, never markup.
@@ -216,14 +221,15 @@ def test_group_curve_is_the_mean_with_a_t_interval_across_runs():
     assert min(v for v in clipped.lower if v is not None) >= 0 and max(v for v in clipped.upper if v) <= 1
 
 
-def test_best_is_the_lowest_loss_and_the_highest_score():
+def test_a_runs_result_is_read_at_its_selected_epoch_and_its_best_is_the_lowest_loss_or_highest_score():
     series = {
         "test_loss": Series(steps=[1, 2, 3], values=[0.9, 0.5, 0.7], wall_times=[1, 2, 3]),
         "test_accuracy": Series(steps=[1, 2, 3], values=[0.5, 0.8, 0.8], wall_times=[1, 2, 3]),
     }
-    assert run_result(series, "test_loss") == {"best": 0.5, "best_step": 2, "final": 0.7}
-    assert run_result(series, "test_accuracy") == {"best": 0.8, "best_step": 2, "final": 0.8}  # the first of equals
-    assert run_result(series, "missing") == {"best": None, "best_step": None, "final": None}
+    assert run_result(series, "test_loss", 3) == {"selected": 0.7, "best": 0.5, "best_step": 2, "final": 0.7}
+    assert run_result(series, "test_accuracy", 1) == {"selected": 0.5, "best": 0.8, "best_step": 2, "final": 0.8}
+    assert run_result(series, "test_accuracy")["best_step"] == 2  # the first of equals
+    assert run_result(series, "missing", 1) == {"selected": None, "best": None, "best_step": None, "final": None}
 
 
 def test_plotly_labels_show_markup_literally():
