@@ -19,10 +19,12 @@ import torch
 
 from trainboard.plugins import DatasetSplits
 from worker.datasets import load_dataset
+from worker.datasets.errors import DatasetUnavailable
 
 
-class ValidationSplitTooSmall(ValueError):
-    """The training set cannot give a validation split and keep a training one."""
+class ValidationSplitTooSmall(DatasetUnavailable):
+    """The training set cannot give a validation split and keep a training one (a dataset that
+    cannot serve the run as asked: reported as the run's error, like missing files)."""
 
 
 @dataclass
