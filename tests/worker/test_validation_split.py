@@ -122,7 +122,7 @@ def test_gtsrb_frames_of_one_track_never_straddle_training_and_validation(tmp_pa
 def test_a_training_set_too_small_to_split_fails_clearly():
     splits = DatasetSplits(torch.zeros(30, 1, 4, 4), torch.zeros(30, dtype=torch.long), torch.zeros(2, 1, 4, 4),
                            torch.zeros(2, dtype=torch.long), num_classes=2, groups=torch.zeros(30, dtype=torch.long))
-    with pytest.raises(ValidationSplitTooSmall, match="1 groups: too few to hold out a validation split"):
+    with pytest.raises(ValidationSplitTooSmall, match="1 group: too few to hold out a validation split"):
         hold_out_validation(splits, 0.1, 0, task="classification")
     # A tiny fraction of a small set still holds out one sample, and leaves one to train on.
     assert [len(part) for part in validation_indices(10, 0.01, 0)] == [9, 1]

@@ -69,15 +69,15 @@ def validation_indices(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(train, validation) sorted indices of `count` training samples. `groups`: a group id per
     sample, kept whole; `labels`: class per sample, to stratify by (a group's first sample's class)."""
+    kind = "sample" if groups is None else "group"
     if groups is None:
         groups = torch.arange(count)
     unit_ids, unit_of_sample = torch.unique(groups, return_inverse=True)
     units = len(unit_ids)
     if units < 2:
-        what = "groups" if units < count else "samples"
         raise ValidationSplitTooSmall(
-            f"the training set has {units} {what}: too few to hold out a validation split (val_fraction "
-            f"{fraction}) and keep one for training; set val_fraction to 0 or use more training data"
+            f"the training set has {units} {kind}{'' if units == 1 else 's'}: too few to hold out a validation "
+            f"split (val_fraction {fraction}) and keep one for training; set val_fraction to 0 or use more data"
         )
     wanted = min(max(1, int(fraction * units + 0.5)), units - 1)
     generator = torch.Generator().manual_seed(seed)

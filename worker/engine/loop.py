@@ -2,8 +2,10 @@
 each epoch. It knows nothing of Celery, HTTP or SQL.
 
 The whole dataset is held as tensors on the training device, batched by index and augmented
-there as whole batches, so no per-sample Python runs in the hot loop. A run with a checkpoint
-folder resumes from its last checkpoint.
+there as whole batches, so no per-sample Python runs in the hot loop. The data and their
+validation split come from `worker.engine.data`; each epoch measures the validation split, the
+test set and, with `eval_train`, the training set. A run with a checkpoint folder resumes from
+its last checkpoint.
 """
 
 from __future__ import annotations
