@@ -9,6 +9,14 @@
     @register_model(options=TinyOptions, task="classification", description="A tiny CNN")
     def build(options, input_shape, num_classes) -> torch.nn.Module: ...
 
+A dataset's loader `load(options, data_dir, seed)` gets the run's split seed (`split_seed`), not
+its training seed: whatever the loader draws (synthetic data, a test split of a set that has
+none) must depend on that seed only, so that every seed of a study is measured on the same data.
+The engine holds a validation split out of the loader's training set (`val_fraction`, by the same
+split seed). When samples are not independent (frames of one object, images of one patient), the
+loader gives `DatasetSplits.groups`, a group id per training sample: whole groups then go to
+validation, and no group straddles training and validation.
+
 A package announces its modules in the entry-point groups `trainboard.models` and
 `trainboard.datasets` (pyproject: `[project.entry-points."trainboard.models"] tiny = "my_pkg.models"`);
 `load_plugins()`, run by each worker at start, imports them. The built-in zoo registers itself
@@ -63,13 +71,15 @@ class DatasetOptions(BaseModel):
 @dataclass
 class DatasetSplits:
     """Inputs as float tensors (N, C, H, W), already normalised; targets as int64 class indices:
-    (N,) for classification, (N, H, W) masks for segmentation."""
+    (N,) for classification, (N, H, W) masks for segmentation. `groups`: optional, an int64 group
+    id (N,) per training sample; the validation split the engine holds out keeps groups whole."""
 
     x_train: torch.Tensor
     y_train: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
     num_classes: int
+    groups: torch.Tensor | None = None
 
 
 # (x, y, options, generator) -> (x, y): augments one batch, on the training device, as whole tensors.
@@ -97,7 +107,7 @@ class ModelEntry:
 class DatasetEntry:
     name: str
     options: type[DatasetOptions]
-    load: Callable[[DatasetOptions, Path, int], DatasetSplits]  # (options, data_dir, seed)
+    load: Callable[[DatasetOptions, Path, int], DatasetSplits]  # (options, data_dir, split seed)
     # (C, H, W), or a function of the options for datasets resized to a chosen size
     input_shape: tuple[int, ...] | Callable[[DatasetOptions], tuple[int, ...]]
     num_classes: int
@@ -173,7 +183,8 @@ def register_dataset(
     augment: Augment | None = None,
     flip_invariant: bool = False,
 ):
-    """Decorator for a loader `load(options, data_dir, seed) -> DatasetSplits`."""
+    """Decorator for a loader `load(options, data_dir, seed) -> DatasetSplits`; `seed` is the run's
+    split seed (see the module's docstring)."""
     name = _entry_name(options, DatasetOptions, "dataset")
     _check_choice(task, get_args(Task), "task")
     if not (isinstance(num_classes, int) and num_classes >= 1):

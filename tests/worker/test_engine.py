@@ -46,8 +46,9 @@ def test_training_lowers_the_loss_and_reports_every_epoch(tmp_path):
     result = train(make_spec(epochs=4), recorder, data_dir=tmp_path)
     assert [epoch for epoch, _ in recorder.epochs] == [1, 2, 3, 4]
     first, last = recorder.epochs[0][1], recorder.epochs[-1][1]
-    assert set(first) == {"train_loss", "test_loss", "test_accuracy", "test_balanced_accuracy", "lr",
-                          "epoch_seconds", "samples_per_second", "peak_memory_mb"}
+    assert set(first) == {"train_loss", "val_loss", "val_accuracy", "val_balanced_accuracy", "test_loss",
+                          "test_accuracy", "test_balanced_accuracy", "lr", "epoch_seconds", "samples_per_second",
+                          "peak_memory_mb"}
     assert last["train_loss"] < first["train_loss"]
     assert last["test_accuracy"] > 0.5  # chance is 0.1
     assert result.epochs_completed == 4
@@ -165,7 +166,7 @@ def test_checkpoints_are_loadable_with_the_spec_inside(tmp_path):
 def test_early_stopping_ends_the_run_when_the_metric_stalls(tmp_path):
     recorder = Recorder()
     spec = make_spec(epochs=50, learning_rate=0.5,
-                     early_stopping={"metric": "test_accuracy", "patience": 2, "min_delta": 1.0})
+                     early_stopping={"metric": "val_accuracy", "patience": 2, "min_delta": 1.0})
     result = train(spec, recorder, data_dir=tmp_path)
     # Accuracy can never improve by more than 1.0: the run stops after 1 + patience epochs.
     assert result.stopped_early and result.epochs_completed == 3
@@ -226,12 +227,14 @@ def test_segmentation_reports_dice_and_iou_and_overlays(tmp_path):
     recorder = Recorder()
     train(spec, recorder, data_dir=tmp_path, checkpoint_dir=tmp_path / "ckpt")
     last = recorder.epochs[-1][1]
-    assert {"test_dice", "test_iou", "test_loss"} <= set(last) and "test_accuracy" not in last
-    assert 0 <= last["test_iou"] <= last["test_dice"] <= 1
+    for split in ("val", "test"):
+        names = {f"{split}_{name}" for name in ("loss", "dice", "iou", "dice_pooled", "iou_pooled")}
+        assert names <= set(last) and f"{split}_accuracy" not in last
+        assert 0 <= last[f"{split}_iou"] <= last[f"{split}_dice"] <= 1
     assert recorder.epochs[-1][1]["train_loss"] < recorder.epochs[0][1]["train_loss"]
     png, media_type = recorder.artifacts["overlays/epoch_0003.png"]
     assert media_type == "image/png" and png.startswith(b"\x89PNG")
-    assert (tmp_path / "ckpt" / "best.pt").exists()  # chosen by test_dice
+    assert (tmp_path / "ckpt" / "best.pt").exists()  # chosen by val_dice
 
 
 def test_dice_and_iou_are_computed_per_foreground_class():
@@ -247,9 +250,10 @@ def test_dice_and_iou_are_computed_per_foreground_class():
         def forward(self, x):
             return torch.nn.functional.one_hot(predicted, 2).permute(0, 3, 1, 2).float() * 10
 
-    metrics = evaluate(Fixed(), torch.zeros(1, 1, 4, 4), target, task="segmentation", num_classes=2, batch_size=4)
-    assert metrics["test_dice"] == pytest.approx(2 * 2 / (3 + 4))
-    assert metrics["test_iou"] == pytest.approx(2 / 5)
+    metrics = evaluate(Fixed(), torch.zeros(1, 1, 4, 4), target, task="segmentation", num_classes=2, batch_size=4,
+                       prefix="test")
+    assert metrics["test_dice_pooled"] == metrics["test_dice"] == pytest.approx(2 * 2 / (3 + 4))
+    assert metrics["test_iou_pooled"] == metrics["test_iou"] == pytest.approx(2 / 5)
 
 
 def test_balanced_accuracy_weighs_classes_equally():
@@ -263,9 +267,10 @@ def test_balanced_accuracy_weighs_classes_equally():
             return torch.nn.functional.one_hot(predicted[x[:, 0].long()], 2).float()
 
     samples = torch.arange(8).float().unsqueeze(1)
-    metrics = evaluate(Fixed(), samples, target, task="classification", num_classes=2, batch_size=3)
-    assert metrics["test_accuracy"] == pytest.approx(0.75)
-    assert metrics["test_balanced_accuracy"] == pytest.approx(0.5)
+    metrics = evaluate(Fixed(), samples, target, task="classification", num_classes=2, batch_size=3, prefix="val")
+    right, wrong = math.log(1 + math.exp(-1)), math.log(1 + math.exp(1))  # cross-entropy of logits (1, 0)
+    assert metrics == {"val_loss": pytest.approx((6 * right + 2 * wrong) / 8), "val_accuracy": pytest.approx(0.75),
+                       "val_balanced_accuracy": pytest.approx(0.5)}
 
 
 def test_a_full_disk_keeps_the_previous_checkpoint_and_fails_clearly(tmp_path, monkeypatch):

@@ -19,6 +19,10 @@ torchvision numbers the class folders found in sorted order, which is the class 
 copy holding some of the classes keeps the true ids. The images (whole, the CSVs' ROI is not
 used, as in torchvision) are then decoded and resized to `image_size` squared with PIL (bilinear,
 antialiased) once, at load time, in a few threads, and kept as one normalised tensor.
+
+A training file is named `<track>_<frame>.ppm`: the 30 frames of a track are photos of one
+physical sign. The loader gives each training image the group (class, track), so that the
+engine's validation split takes whole tracks and never validates on frames of a sign it trains on.
 """
 
 from __future__ import annotations
@@ -115,12 +119,25 @@ def _load_images(samples: list[tuple[str, int]], size: int) -> tuple[torch.Tenso
     return torch.from_numpy(images).permute(0, 3, 1, 2), labels
 
 
-def _prepare(samples, limit: int | None, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _prepare(samples, limit: int | None, size: int) -> tuple[torch.Tensor, torch.Tensor, list[tuple[str, int]]]:
+    """Normalised images, labels, and the samples chosen (a fixed subset under `limit`)."""
     index = subset_indices(len(samples), limit)
     if index is not None:
         samples = [samples[i] for i in index.tolist()]  # only the chosen images are decoded
     images, labels = _load_images(samples, size)
-    return normalise_uint8(images, MEAN, STD), labels
+    return normalise_uint8(images, MEAN, STD), labels, samples
+
+
+def track_groups(samples: list[tuple[str, int]]) -> torch.Tensor:
+    """A group id per training sample: one per (class, track), the track being the file name's
+    first number (`00003_00012.ppm`: track 3); a file named otherwise is a group of its own."""
+    ids: dict[tuple[int, str], int] = {}
+    groups = []
+    for path, label in samples:
+        stem = Path(path).stem
+        key = (label, stem.split("_")[0] if "_" in stem else stem)
+        groups.append(ids.setdefault(key, len(ids)))
+    return torch.tensor(groups, dtype=torch.long)
 
 
 def augment_gtsrb(x, y, options, generator):
@@ -145,10 +162,10 @@ def augment_gtsrb(x, y, options, generator):
 def load_gtsrb(options: GtsrbOptions, data_dir: Path, seed: int) -> DatasetSplits:
     train, test = _samples(Path(data_dir), options)
     try:
-        x_train, y_train = _prepare(train, options.limit_train, options.image_size)
-        x_test, y_test = _prepare(test, options.limit_test, options.image_size)
+        x_train, y_train, train = _prepare(train, options.limit_train, options.image_size)
+        x_test, y_test, _ = _prepare(test, options.limit_test, options.image_size)
     except OSError as exc:  # a missing or unreadable image
         raise DatasetUnavailable(
             f"GTSRB: cannot read an image in {Path(data_dir) / 'gtsrb'} ({exc})", Path(data_dir) / "gtsrb"
         ) from exc
-    return DatasetSplits(x_train, y_train, x_test, y_test, num_classes=NUM_CLASSES)
+    return DatasetSplits(x_train, y_train, x_test, y_test, num_classes=NUM_CLASSES, groups=track_groups(train))

@@ -21,8 +21,12 @@ Images without a mask are left out. Any format PIL reads (PNG, JPEG, BMP, GIF, T
 colour (made grey) or 16-bit grey (scaled to its own range) for images. At load time, once: each
 image is resized to `image_size` squared (bilinear, antialiased) and each mask with nearest
 neighbour, then thresholded at half its maximum (so 0/1, 0/255 and slightly lossy masks all give
-{0, 1}). The set is split into train and test by a permutation drawn from the run's seed (the
-same seed, the same split); images are normalised with the training images' mean and std.
+{0, 1}). The set is split into train and test by a permutation drawn from the run's split seed
+(`split_seed`: the same split seed, the same split, whatever the training seed); images are
+normalised with the training images' mean and std. Each image is one patient in these sets, so
+the engine's validation split (sample by sample) never puts a patient on both sides. The
+validation images are among those the mean and std come from: two numbers of pixel statistics,
+no labels, as the fixed normalisation constants of MNIST or CIFAR-10 are the whole training set's.
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ class LungXrayOptions(DatasetOptions):
         default=256, ge=64, le=1024, multiple_of=16, description="Side images and masks are resized to (square)"
     )
     test_fraction: float = Field(
-        default=0.2, ge=0.05, le=0.5, description="Share of the images held out for testing (split by the seed)"
+        default=0.2, ge=0.05, le=0.5, description="Share of the images held out for testing (split by the split seed)"
     )
     augment: bool = Field(default=True, description="Random horizontal flips of image and mask together")
 
@@ -182,7 +186,8 @@ def load_pairs(pairs: list[tuple[Path, list[Path]]], size: int) -> tuple[torch.T
 
 
 def split_indices(count: int, test_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(train, test) indices from a permutation drawn from `seed`: the same seed, the same split."""
+    """(train, test) indices from a permutation drawn from `seed` (the run's split seed): the same
+    seed, the same split."""
     order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
     num_test = min(max(1, round(count * test_fraction)), count - 1)
     return order[num_test:].sort().values, order[:num_test].sort().values

@@ -2,7 +2,8 @@
 
 Each class has a smooth random prototype image; samples are the prototype, shifted by a few
 pixels, scaled in contrast and covered with noise. Learnable, but not trivially so, and
-needing no download: for offline use, demos and tests.
+needing no download: for offline use, demos and tests. The data are drawn from the run's split
+seed (`split_seed`), not its training seed: every run with one split seed sees the same sets.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class SyntheticCifar10Options(_SyntheticOptions):
 def make_classification_set(
     shape: tuple[int, int, int], num_classes: int, options: _SyntheticOptions, seed: int
 ) -> DatasetSplits:
-    """The data depend on `seed` only, so every run with one seed sees the same set."""
+    """The data depend on `seed` (the split seed) only, so every run with one split seed sees the same set."""
     generator = torch.Generator().manual_seed(seed)
     channels, height, width = shape
     coarse = torch.randn(num_classes, channels, max(2, height // 4), max(2, width // 4), generator=generator)

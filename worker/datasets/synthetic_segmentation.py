@@ -1,6 +1,7 @@
 """A synthetic segmentation set: 1 to 3 shapes (ellipses and rectangles, rotated, of random size
 and brightness) on a noisy, unevenly lit background, with their masks (1 inside a shape, 0
-outside). Generated from the seed (the same seed gives the same data), with no download: for
+outside). Generated from the run's split seed (`split_seed`: the same split seed gives the same
+data, whatever the training seed), with no download: for
 offline use, demos and tests of segmentation models.
 """
 
@@ -66,7 +67,7 @@ def _draw(count: int, size: int, noise: float, generator: torch.Generator) -> tu
 
 
 def make_segmentation_set(options: SyntheticSegmentationOptions, seed: int) -> DatasetSplits:
-    """The data depend on `seed` only, so every run with one seed sees the same set."""
+    """The data depend on `seed` (the split seed) only, so every run with one split seed sees the same set."""
     generator = torch.Generator().manual_seed(seed)
 
     def sample(count: int) -> tuple[torch.Tensor, torch.Tensor]:

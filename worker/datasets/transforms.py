@@ -220,6 +220,7 @@ def augment_flips(x, y, options, generator):
 
 
 def normalise_by_train(x_train: torch.Tensor, x_test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Both splits scaled by the training images' mean and std (no statistics from the test set)."""
+    """Both splits scaled by the training images' mean and std (no statistics from the test set;
+    the validation split the engine holds out of the training images later is among them)."""
     mean, std = x_train.mean(), x_train.std().clamp_min(1e-6)
     return (x_train - mean) / std, (x_test - mean) / std

@@ -2,8 +2,10 @@
 each epoch. It knows nothing of Celery, HTTP or SQL.
 
 The whole dataset is held as tensors on the training device, batched by index and augmented
-there as whole batches, so no per-sample Python runs in the hot loop. A run with a checkpoint
-folder resumes from its last checkpoint.
+there as whole batches, so no per-sample Python runs in the hot loop. The data and their
+validation split come from `worker.engine.data`; each epoch measures the validation split, the
+test set and, with `eval_train`, the training set. A run with a checkpoint folder resumes from
+its last checkpoint.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from worker.datasets import DATASETS, load_dataset
+from worker.datasets import DATASETS
 from worker.engine import checkpoints
+from worker.engine.data import load_run_data
 from worker.engine.interface import EngineCallback, TrainingCancelled, TrainingDiverged, TrainResult
 from worker.engine.metrics import evaluate, peak_memory_mb
 from worker.engine.optim import build_optimizer, lr_factor
@@ -50,13 +53,11 @@ def train(
     device = resolve_device(spec.device, assigned_device)
     configure_backends(spec, device)
     seed_everything(spec.seed)
-    splits = load_dataset(spec.dataset, data_dir, spec.seed)
     memory_format = torch.channels_last if spec.channels_last else torch.contiguous_format
-    x_train = splits.x_train.to(device).contiguous(memory_format=memory_format)
-    x_test = splits.x_test.to(device).contiguous(memory_format=memory_format)
-    y_train, y_test = splits.y_train.to(device), splits.y_test.to(device)
+    data = load_run_data(spec, data_dir).to(device, memory_format)
+    x_train, y_train = data.x_train, data.y_train
 
-    model = MODELS[spec.model.name].build(spec.model, spec.input_shape, splits.num_classes)
+    model = MODELS[spec.model.name].build(spec.model, spec.input_shape, data.num_classes)
     model = model.to(device, memory_format=memory_format)
     optimizer = build_optimizer(spec.optimizer, model.parameters(), spec.learning_rate)
     generator = torch.Generator(device="cpu").manual_seed(spec.seed)
@@ -69,7 +70,7 @@ def train(
         generator.set_state(saved["generator"])
         torch.set_rng_state(saved["torch_rng"])
         progress = Progress.from_state(saved["progress"])
-    callback.on_start({**environment_info(device), "resumed_from_epoch": progress.epoch})
+    callback.on_start({**environment_info(device), **data.sizes(), "resumed_from_epoch": progress.epoch})
     replay(progress, callback)
 
     dataset = DATASETS[spec.dataset.name]
@@ -91,14 +92,16 @@ def train(
         if not math.isfinite(train_loss):
             raise TrainingDiverged(epoch)
         train_seconds = time.perf_counter() - started
-        test_metrics = evaluate(
-            model, x_test, y_test, task=spec.task, num_classes=splits.num_classes,
-            batch_size=max(spec.batch_size, 256), tta_flip=spec.tta and dataset.flip_invariant, autocast=autocast,
-        )
+        measured = {}
+        for prefix, x, y in data.measured_splits(spec.eval_train):
+            measured |= evaluate(
+                model, x, y, prefix=prefix, task=spec.task, num_classes=data.num_classes,
+                batch_size=max(spec.batch_size, 256), tta_flip=spec.tta and dataset.flip_invariant, autocast=autocast,
+            )
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - started
-        metrics = epoch_metrics(train_loss, test_metrics, lr=lr, seconds=seconds, train_seconds=train_seconds,
+        metrics = epoch_metrics(train_loss, measured, lr=lr, seconds=seconds, train_seconds=train_seconds,
                                 samples=len(x_train), peak_memory_mb=peak_memory_mb(device))
         stop = close_epoch(spec, progress, epoch, metrics, callback, checkpoint_dir, lambda: {
             "model": model.state_dict(),
@@ -107,8 +110,8 @@ def train(
             "torch_rng": torch.get_rng_state(),
         })
         if spec.task == "segmentation":
-            callback.on_artifact(f"overlays/epoch_{epoch:04d}.png", segmentation_overlay(model, x_test, y_test),
-                                 "image/png")
+            callback.on_artifact(f"overlays/epoch_{epoch:04d}.png",
+                                 segmentation_overlay(model, data.x_test, data.y_test), "image/png")
         if stop:
             stopped_early = True
             break
@@ -135,15 +138,16 @@ def configure_backends(spec: EngineSpec, device: torch.device) -> None:
 def train_one_epoch(
     model, optimizer, x, y, spec: EngineSpec, epoch, steps_per_epoch, generator, callback, *, augment, autocast
 ):
-    """One pass over the training tensors in a fresh random order; returns (mean loss, last lr)."""
+    """One pass over the training tensors in a fresh random order; returns (mean loss, mean lr of its steps)."""
     model.train()
     order = torch.randperm(len(x), generator=generator).to(x.device)
     total_loss = torch.zeros((), device=x.device)
-    lr = spec.learning_rate
+    total_lr = 0.0
     for step in range(steps_per_epoch):
         if callback.should_stop():
             raise TrainingCancelled(epoch)
         lr = spec.learning_rate * lr_factor(spec.scheduler, epoch - 1 + step / steps_per_epoch, spec.epochs)
+        total_lr += lr
         for group in optimizer.param_groups:
             group["lr"] = lr
         index = order[step * spec.batch_size : (step + 1) * spec.batch_size]
@@ -159,7 +163,7 @@ def train_one_epoch(
             torch.nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip_norm)
         optimizer.step()
         total_loss += loss.detach() * len(index)
-    return (total_loss / len(x)).item(), lr
+    return (total_loss / len(x)).item(), total_lr / steps_per_epoch
 
 
 def segmentation_overlay(model, x_test: torch.Tensor, y_test: torch.Tensor) -> bytes:

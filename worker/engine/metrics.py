@@ -21,12 +21,15 @@ def _predict(model, x: torch.Tensor, tta_flip: bool, task: str) -> torch.Tensor:
 
 
 def evaluate(
-    model, x: torch.Tensor, y: torch.Tensor, *, task: str, num_classes: int, batch_size: int,
+    model, x: torch.Tensor, y: torch.Tensor, *, task: str, num_classes: int, batch_size: int, prefix: str,
     tta_flip: bool = False, autocast=None,
 ) -> dict[str, float]:
-    """Test metrics over the given tensors, batched on their device:
-    classification: test_loss, test_accuracy, test_balanced_accuracy (mean per-class recall);
-    segmentation: test_loss, test_dice and test_iou (over the whole set, mean of foreground classes)."""
+    """Metrics over the given tensors, batched on their device, named `<prefix>_<metric>`:
+    classification: loss, accuracy, balanced_accuracy (mean per-class recall);
+    segmentation: loss; dice and iou, each image's score (mean of its foreground classes) averaged
+    over the images; dice_pooled and iou_pooled, over every pixel of the set at once (mean of the
+    foreground classes). An image whose truth and prediction both lack a class scores 1 for that
+    class (nothing to find, nothing found); pooled over the set, an absent class scores 0."""
     model.eval()
     device = x.device
     total_loss = torch.zeros((), device=device)
@@ -36,6 +39,8 @@ def evaluate(
         intersection = torch.zeros(num_classes, device=device, dtype=torch.long)
         predicted_area = torch.zeros(num_classes, device=device, dtype=torch.long)
         true_area = torch.zeros(num_classes, device=device, dtype=torch.long)
+        dice_sum = torch.zeros((), device=device)
+        iou_sum = torch.zeros((), device=device)
     with torch.inference_mode():
         for start in range(0, len(x), batch_size):
             inputs, target = x[start : start + batch_size], y[start : start + batch_size]
@@ -52,25 +57,50 @@ def evaluate(
                     target * num_classes + predicted, minlength=num_classes * num_classes
                 ).view(num_classes, num_classes)
             else:
-                correct = predicted == target
-                intersection += torch.bincount(target[correct], minlength=num_classes)
-                predicted_area += torch.bincount(predicted.flatten(), minlength=num_classes)
-                true_area += torch.bincount(target.flatten(), minlength=num_classes)
-    metrics = {"test_loss": (total_loss / len(x)).item()}
+                counts = _areas_per_image(predicted, target, num_classes)
+                intersection += counts[0].sum(dim=0)
+                predicted_area += counts[1].sum(dim=0)
+                true_area += counts[2].sum(dim=0)
+                dice, iou = _dice_and_iou(*counts, empty_scores=1.0)
+                dice_sum += dice.mean(dim=1).sum()
+                iou_sum += iou.mean(dim=1).sum()
+    metrics = {f"{prefix}_loss": (total_loss / len(x)).item()}
     if task == "classification":
         correct = confusion.diag().float()
         per_class = confusion.sum(dim=1).float()
         present = per_class > 0
-        metrics["test_accuracy"] = (correct.sum() / confusion.sum()).item()
-        metrics["test_balanced_accuracy"] = (correct[present] / per_class[present]).mean().item()
+        metrics[f"{prefix}_accuracy"] = (correct.sum() / confusion.sum()).item()
+        metrics[f"{prefix}_balanced_accuracy"] = (correct[present] / per_class[present]).mean().item()
     else:
-        foreground = slice(1, num_classes)
-        both = (predicted_area + true_area)[foreground].clamp(min=1).float()
-        dice = 2 * intersection[foreground].float() / both
-        iou = intersection[foreground].float() / (both - intersection[foreground]).clamp(min=1)
-        metrics["test_dice"] = dice.mean().item()
-        metrics["test_iou"] = iou.mean().item()
+        metrics[f"{prefix}_dice"] = (dice_sum / len(x)).item()
+        metrics[f"{prefix}_iou"] = (iou_sum / len(x)).item()
+        dice, iou = _dice_and_iou(intersection, predicted_area, true_area, empty_scores=0.0)
+        metrics[f"{prefix}_dice_pooled"] = dice.mean().item()
+        metrics[f"{prefix}_iou_pooled"] = iou.mean().item()
     return metrics
+
+
+def _areas_per_image(predicted: torch.Tensor, target: torch.Tensor, num_classes: int):
+    """Three (images, classes) counts: each image's pixels of each class predicted right, predicted, true."""
+    images = len(target)
+    bins = images * num_classes
+    offset = torch.arange(images, device=target.device).view(-1, 1, 1) * num_classes  # a row of bins per image
+
+    def count(labels: torch.Tensor) -> torch.Tensor:
+        return torch.bincount(labels.flatten(), minlength=bins).view(images, num_classes)
+
+    return count((target + offset)[predicted == target]), count(predicted + offset), count(target + offset)
+
+
+def _dice_and_iou(intersection, predicted_area, true_area, *, empty_scores: float):
+    """Dice and IoU of each foreground class (the last dimension's classes 1..), `empty_scores`
+    where neither the prediction nor the truth has the class."""
+    overlap = intersection[..., 1:].float()
+    both = (predicted_area + true_area)[..., 1:].float()
+    empty = both == 0
+    dice = torch.where(empty, empty_scores, 2 * overlap / both.clamp(min=1))
+    iou = torch.where(empty, empty_scores, overlap / (both - overlap).clamp(min=1))
+    return dice, iou
 
 
 def peak_memory_mb(device: torch.device) -> float:

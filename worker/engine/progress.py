@@ -51,11 +51,15 @@ class Progress:
         return cls(**state)
 
 
-def epoch_metrics(train_loss: float, test_metrics: dict[str, float], *, lr: float, seconds: float,
+def epoch_metrics(train_loss: float, measured: dict[str, float], *, lr: float, seconds: float,
                   train_seconds: float, samples: int, peak_memory_mb: float) -> dict[str, float]:
+    """An epoch's report: `train_loss`, the running mean of the training batches' losses (train
+    mode, augmented); the `measured` splits' metrics (val_*, test_*, train_eval_*); `lr`, the mean
+    learning rate over the epoch's steps (a schedule changes it at every step); the epoch's time,
+    training throughput and peak memory."""
     return {
         "train_loss": train_loss,
-        **test_metrics,
+        **measured,
         "lr": lr,
         "epoch_seconds": seconds,
         "samples_per_second": samples / train_seconds if train_seconds > 0 else float("nan"),
