@@ -220,7 +220,8 @@ export class EarlyStoppingField {
     if (task === this.task) return;
     this.task = task;
     const current = this.metric.value;
-    clear(this.metric, this.metrics[task].map((m) => el("option", { value: m }, m)));
+    clear(this.metric, [el("option", { value: "" }, "default: val_loss (test_loss without a validation split)"),
+      ...this.metrics[task].map((m) => el("option", { value: m }, m))]);
     if (this.metrics[task].includes(current)) this.metric.value = current;
   }
 
@@ -228,7 +229,7 @@ export class EarlyStoppingField {
     this.enabled.checked = Boolean(value);
     this.options.hidden = !value;
     if (value) {
-      this.metric.value = value.metric ?? "val_loss";
+      this.metric.value = value.metric ?? "";
       this.patience.set([value.patience ?? 10]);
       this.minDelta.set([value.min_delta ?? 0]);
     }
@@ -237,7 +238,7 @@ export class EarlyStoppingField {
   read() {
     if (!this.enabled.checked) return { value: null, errors: [] };
     const errors = [];
-    const value = { metric: this.metric.value };
+    const value = this.metric.value ? { metric: this.metric.value } : {};
     for (const [key, field] of [["patience", this.patience], ["min_delta", this.minDelta]]) {
       const { values, error } = field.read();
       if (error) errors.push({ field, message: error });

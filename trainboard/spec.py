@@ -57,7 +57,11 @@ class EarlyStopping(BaseModel):
     """Stop when `metric` has not improved by more than `min_delta` for `patience` epochs."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    metric: str = Field(default="val_loss", description="A metric the run reports, e.g. val_loss or val_accuracy")
+    metric: str | None = Field(
+        default=None, max_length=100,
+        description="A metric the run reports, e.g. val_loss or val_accuracy; default val_loss (test_loss when "
+        "val_fraction is 0)",
+    )
     patience: int = Field(default=10, ge=1, le=10_000)
     min_delta: float = Field(default=0.0, ge=0.0, le=1e6)
 
@@ -148,7 +152,7 @@ def rule_problems(spec: TrainSpec, *, model_task: str, framework: str, dataset_t
     if dataset_task in METRICS_BY_TASK:
         watched = [(("selection_metric",), spec.selection_metric)]
         if spec.early_stopping is not None:
-            watched.append((("early_stopping", "metric"), spec.early_stopping.metric))
+            watched.append((("early_stopping", "metric"), early_stopping_metric(spec)))
         for loc, metric in watched:
             if metric is None:
                 continue
@@ -173,6 +177,14 @@ def selection_metric(spec: TrainSpec, task: str | None) -> str:
         return spec.selection_metric
     split = "val" if spec.val_fraction > 0 else "test"
     return f"{split}_{SCORE_BY_TASK.get(task or 'classification', 'accuracy')}"
+
+
+def early_stopping_metric(spec: TrainSpec) -> str | None:
+    """The metric early stopping watches: the rule's, else the validation loss (the test loss when
+    no validation split is held out); None without early stopping."""
+    if spec.early_stopping is None:
+        return None
+    return spec.early_stopping.metric or ("val_loss" if spec.val_fraction > 0 else "test_loss")
 
 
 def selected_on_test(metric: str) -> bool:

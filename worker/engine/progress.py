@@ -11,6 +11,7 @@ from collections.abc import Callable
 from worker.engine import checkpoints
 from worker.engine.interface import CheckpointFailed
 from trainboard.metrics import improved
+from trainboard.spec import early_stopping_metric
 from worker.engine.spec import EngineSpec
 
 
@@ -28,9 +29,9 @@ class Progress:
         self.epoch = epoch
         self.history.append(dict(metrics))
         if spec.early_stopping is not None:
-            rule = spec.early_stopping
-            if improved(rule.metric, metrics[rule.metric], self.early_best, rule.min_delta):
-                self.early_best, self.epochs_without_improvement = metrics[rule.metric], 0
+            rule, watched = spec.early_stopping, early_stopping_metric(spec)
+            if improved(watched, metrics[watched], self.early_best, rule.min_delta):
+                self.early_best, self.epochs_without_improvement = metrics[watched], 0
             else:
                 self.epochs_without_improvement += 1
         name = spec.selects_by
