@@ -18,13 +18,12 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from worker.datasets import DATASETS
 from worker.engine import checkpoints
 from worker.engine.data import load_run_data
 from worker.engine.interface import EngineCallback, TrainingCancelled, TrainingDiverged, TrainResult
-from worker.engine.metrics import evaluate, peak_memory_mb
+from worker.engine.metrics import deterministic_cross_entropy, evaluate, peak_memory_mb
 from worker.engine.optim import build_optimizer, lr_factor
 from worker.engine.overlays import overlay_png
 from worker.engine.progress import Progress, close_epoch, epoch_metrics, replay
@@ -156,7 +155,7 @@ def train_one_epoch(
             inputs, target = augment(inputs, target, spec.dataset, generator)
         with autocast() if autocast is not None else contextlib.nullcontext():
             logits = model(inputs)
-        loss = F.cross_entropy(logits.float(), target, label_smoothing=spec.label_smoothing)
+        loss = deterministic_cross_entropy(logits.float(), target, label_smoothing=spec.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if spec.grad_clip_norm is not None:

@@ -20,6 +20,15 @@ def _predict(model, x: torch.Tensor, tta_flip: bool, task: str) -> torch.Tensor:
     return logits.float()
 
 
+def deterministic_cross_entropy(logits, target, *, reduction: str = "mean", label_smoothing: float = 0.0):
+    """`F.cross_entropy`, reduced here rather than in the loss: PyTorch's reduced per-pixel (2-D)
+    NLL loss has no deterministic CUDA kernel, so `torch.use_deterministic_algorithms` (a spec's
+    `deterministic`) refuses it, while the unreduced one is deterministic and the sum or mean of
+    its values is too. Same values as `F.cross_entropy` on every device."""
+    losses = F.cross_entropy(logits, target, reduction="none", label_smoothing=label_smoothing)
+    return losses.sum() if reduction == "sum" else losses.mean()
+
+
 def evaluate(
     model, x: torch.Tensor, y: torch.Tensor, *, task: str, num_classes: int, batch_size: int, prefix: str,
     tta_flip: bool = False, autocast=None,
@@ -50,7 +59,7 @@ def evaluate(
             else:
                 logits = _predict(model, inputs, tta_flip, task)
             per_sample = target[0].numel()  # 1 for a class index, H*W for a mask: the loss is per pixel
-            total_loss += F.cross_entropy(logits, target, reduction="sum") / per_sample
+            total_loss += deterministic_cross_entropy(logits, target, reduction="sum") / per_sample
             predicted = logits.argmax(dim=1)
             if task == "classification":
                 confusion += torch.bincount(

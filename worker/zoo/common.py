@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+import torch
 from pydantic import Field
 from torch import nn
 
@@ -121,3 +122,12 @@ def check_input_shape(model: str, input_shape: tuple[int, ...], min_size: int = 
             f"with these options, got {tuple(input_shape)}"
         )
     return channels, height, width
+
+
+class GlobalAveragePool(nn.Module):
+    """The mean over height and width, as (N, C, 1, 1): `nn.AdaptiveAvgPool2d(1)` without its CUDA
+    backward, which PyTorch refuses to run under `deterministic` (torch.use_deterministic_algorithms);
+    a mean is deterministic on every device. No parameters, and no MACs counted (as for the pool)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3), keepdim=True)

@@ -24,6 +24,7 @@ from pydantic import Field
 from torch import nn
 
 from worker.zoo.common import (
+    GlobalAveragePool,
     DEFAULT_NUM_GROUPS,
     Activation,
     Dropout,
@@ -76,7 +77,7 @@ class ConvNet(nn.Module):
             layers.append(nn.MaxPool2d(2))
         self.features = nn.Sequential(*layers)
         if options.head == "global_pool":
-            self.pool: nn.Module = nn.AdaptiveAvgPool2d(1)
+            self.pool: nn.Module = GlobalAveragePool()
             features = channels
         else:
             self.pool = nn.Identity()

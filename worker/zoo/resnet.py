@@ -28,6 +28,7 @@ from pydantic import Field
 from torch import nn
 
 from worker.zoo.common import (
+    GlobalAveragePool,
     DEFAULT_NUM_GROUPS,
     Activation,
     Norm,
@@ -121,7 +122,7 @@ class ResNet(nn.Module):
             stages.append(nn.Sequential(*stage))
             channels = out_channels
         self.stages = nn.Sequential(*stages)
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pool = GlobalAveragePool()
         self.fc = nn.Linear(channels, num_classes)
         _init_weights(self, options.zero_init_residual)
 

@@ -18,6 +18,7 @@ from pydantic import Field
 from torch import nn
 
 from worker.zoo.common import (
+    GlobalAveragePool,
     DEFAULT_NUM_GROUPS,
     Activation,
     Dropout,
@@ -75,7 +76,7 @@ class Vgg(nn.Module):
         out_channels = scaled(int([v for v in config if v != "M"][-1]), options.width_multiplier)
         hidden = scaled(CLASSIFIER_WIDTH, options.width_multiplier)
         # A no-op for 32x32 inputs (already 1x1); makes the head independent of the input size.
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pool = GlobalAveragePool()
         self.classifier = nn.Sequential(
             nn.Linear(out_channels, hidden),
             activation_layer(options.activation),
