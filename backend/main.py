@@ -198,7 +198,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.router)  # also at /health for load balancers and compose health checks
-    app.include_router(ui.assets)  # /vendor/plotly.min.js, for the frontend
+    app.include_router(ui.assets)  # /vendor/plotly-basic.min.js, for the frontend
     if FRONTEND_DIR.is_dir():
         app.mount("/", StaticFiles(directory=FRONTEND_DIR, html=True), name="frontend")
     return app

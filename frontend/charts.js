@@ -1,11 +1,11 @@
 // Plotly charts with one look: layout defaults, colours, bands, image export. plotly.js is the
-// classic script /vendor/plotly.min.js (served from the installed Python package), loaded first,
+// classic script /vendor/plotly-basic.min.js (the basic bundle, vendored in frontend/vendor), loaded first,
 // or by loadPlotly() where a page starts its requests while the browser evaluates it.
 // Labels from data go through plotlyText() before they reach Plotly.
 
 import { el, plotlyText } from "./dom.js";
 
-const PLOTLY_SRC = "/vendor/plotly.min.js";
+const PLOTLY_SRC = "/vendor/plotly-basic.min.js";
 let plotlyLoaded = null;
 
 // Resolves once window.Plotly is there, adding its script to the page if no script has it.

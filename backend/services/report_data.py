@@ -211,7 +211,9 @@ def summarize(groups: list[Group], comparison: Comparison, metrics: list[str]) -
         per_run = [comparison.series.get(run.id, {}) for run in group.runs]
         summary: dict[str, dict[str, tuple[float | None, float | None]]] = {}
         for metric in metrics:
-            results = [run_result(series, metric, run.selected_epoch) for run, series in zip(group.runs, per_run, strict=True)]
+            results = [
+                run_result(series, metric, run.selected_epoch) for run, series in zip(group.runs, per_run, strict=True)
+            ]
             summary[metric] = {key: mean_std([r[key] for r in results]) for key in ("selected", "final")}
         rows.append(
             SummaryRow(

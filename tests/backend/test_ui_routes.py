@@ -20,33 +20,52 @@ from tests.utils.factories import API, create_run, finish_run, post_points, star
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 PLOTLY_JS = resources.files("plotly").joinpath("package_data", "plotly.min.js").read_bytes()
+PLOTLY_BASIC = (FRONTEND_DIR / "vendor" / "plotly-basic.min.js").read_bytes()
 PAGES = sorted(path.name for path in FRONTEND_DIR.glob("*.html"))
 
 
 # --- plotly.js ------------------------------------------------------------------------------------
 
 
-def test_plotly_js_is_served_from_the_installed_package(client):
-    response = client.get("/vendor/plotly.min.js")
+def test_plotly_js_is_served_from_the_app(client):
+    response = client.get("/vendor/plotly-basic.min.js")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/javascript")
-    assert response.headers["content-encoding"] == "gzip"  # 4.8 MB, sent as about a third
-    assert response.content == PLOTLY_JS
+    assert response.headers["content-encoding"] == "gzip"  # 1.2 MB, sent as about a third
+    assert response.content == PLOTLY_BASIC
     assert "max-age" in response.headers["cache-control"]
 
-    plain = client.get("/vendor/plotly.min.js", headers={"Accept-Encoding": "identity"})
-    assert "content-encoding" not in plain.headers and plain.content == PLOTLY_JS
+    plain = client.get("/vendor/plotly-basic.min.js", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.content == PLOTLY_BASIC
 
-    cached = client.get("/vendor/plotly.min.js", headers={"If-None-Match": response.headers["etag"]})
+    cached = client.get("/vendor/plotly-basic.min.js", headers={"If-None-Match": response.headers["etag"]})
     assert cached.status_code == 304 and not cached.content
 
 
+def _plotly_version(bundle: bytes) -> str:
+    """From the banner: "plotly.js v4.1.1" (full) or "plotly.js (basic - minified) v4.1.1"."""
+    return re.search(rb"plotly\.js (?:\(basic - minified\) )?v(\d+\.\d+\.\d+)", bundle[:500])[1].decode()
+
+
+def test_the_vendored_basic_bundle_is_the_plotly_js_of_the_installed_plotly_and_draws_every_trace_the_pages_use():
+    # The report (Python plotly) and the dashboard (the basic bundle) draw with one plotly.js version.
+    assert _plotly_version(PLOTLY_BASIC) == _plotly_version(PLOTLY_JS)
+    assert len(PLOTLY_BASIC) < len(PLOTLY_JS) / 3
+    # The basic bundle has scatter, bar and pie traces only: a page drawing another would show nothing.
+    used = set()
+    for script in FRONTEND_DIR.glob("*.js"):
+        text = script.read_text()
+        used |= set(re.findall(r'type: "(scatter\w*|bar\w*|pie|box|violin|heatmap\w*|histogram\w*|contour\w*|'
+                               r'surface|mesh3d|parcoords|sankey|table|indicator|scatterpolar\w*)"', text))
+    assert used and used <= {"scatter", "bar", "pie"}, used
+
+
 def test_pages_load_plotly_from_the_app_not_a_cdn():
-    assert '<script src="/vendor/plotly.min.js"></script>' in (FRONTEND_DIR / "run.html").read_text()
+    assert '<script src="/vendor/plotly-basic.min.js"></script>' in (FRONTEND_DIR / "run.html").read_text()
     # The compare page fetches it early and evaluates it once its request is sent (charts.js loadPlotly).
     compare_page = (FRONTEND_DIR / "compare.html").read_text()
-    assert '<link rel="preload" href="/vendor/plotly.min.js" as="script">' in compare_page
-    assert 'PLOTLY_SRC = "/vendor/plotly.min.js"' in (FRONTEND_DIR / "charts.js").read_text()
+    assert '<link rel="preload" href="/vendor/plotly-basic.min.js" as="script">' in compare_page
+    assert 'PLOTLY_SRC = "/vendor/plotly-basic.min.js"' in (FRONTEND_DIR / "charts.js").read_text()
     for name in PAGES:
         assert "http://" not in (FRONTEND_DIR / name).read_text().replace("http://www.w3.org", "")
         assert "https://" not in (FRONTEND_DIR / name).read_text()
@@ -57,7 +76,8 @@ def test_pages_load_plotly_from_the_app_not_a_cdn():
 
 @pytest.mark.parametrize(
     "path",
-    ["/", "/index.html", "/new.html", "/run.html", "/compare.html", "/style.css", "/runs.js", "/vendor/plotly.min.js",
+    ["/", "/index.html", "/new.html", "/run.html", "/compare.html", "/style.css", "/runs.js",
+     "/vendor/plotly-basic.min.js",
      f"{API}/runs", f"{API}/catalog", f"{API}/runs/999", "/health"],
 )  # fmt: skip
 def test_every_page_and_api_response_carries_the_policy(client, path):

@@ -1,6 +1,7 @@
-"""What the browser dashboard needs beyond the REST resources: plotly.js, served from the installed
-`plotly` package (no CDN, so the dashboard works offline), and the self-contained HTML report of a
-comparison, a file to download that opens anywhere without the server."""
+"""What the browser dashboard needs beyond the REST resources: plotly.js (its basic bundle, vendored
+in frontend/vendor) and Swagger UI (from the installed `fastapi-offline`), never from a CDN, so the
+dashboard works offline; and the self-contained HTML report of a comparison, a file to download
+that opens anywhere without the server."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ RunId = Annotated[int, Field(ge=1, le=2**63 - 1)]  # what the database can hold
 # Served from installed packages, never a CDN: the dashboard and /docs work offline, and no
 # third-party script runs in the origin where the dashboard keeps its token.
 VENDOR_FILES = {
-    "plotly.min.js": ("plotly", "package_data/plotly.min.js", "text/javascript"),
+    "plotly-basic.min.js": ("frontend", "vendor/plotly-basic.min.js", "text/javascript"),  # see its README
     "swagger-ui-bundle.js": ("fastapi_offline", "static/swagger-ui-bundle.js", "text/javascript"),
     "swagger-ui.css": ("fastapi_offline", "static/swagger-ui.css", "text/css"),
     "swagger-favicon.png": ("fastapi_offline", "static/favicon.png", "image/png"),
