@@ -1,5 +1,6 @@
 // New run page: a form generated from GET /catalog (models, datasets, optimizers, schedulers and
-// their options with defaults and bounds) and the TrainSpec schema (the training fields).
+// their options with defaults and bounds, one section each: entry-section.js) and the TrainSpec
+// schema (the training fields).
 //
 // A sweep is a Cartesian product: a numeric field may hold several values ("1, 0.3, 0.1"), a
 // choice several ticks, a section several entries (resnet, vgg11, convnet), and there may be
@@ -9,6 +10,7 @@
 
 import { ApiError, errorText, exists, getJSON, postJSON, query, validationErrors } from "./api.js";
 import { $, clear, el, toast } from "./dom.js";
+import { EntrySection } from "./entry-section.js";
 import { EarlyStoppingField, Field, MetricField, OMIT, metaOf } from "./fields.js";
 import { renderPresets } from "./presets.js";
 import { cloneableSpec, valueLabel } from "./specs.js";
@@ -33,128 +35,6 @@ let runFields = {};
 let seedFields = {};
 let earlyStopping;
 let studiesAvailable = false;
-
-// --- entry meta -------------------------------------------------------------------------------------
-
-// The catalog types int-or-null options as "any": read their real type off the entry's JSON schema
-// (models and datasets publish theirs, from the worker; optimizers and schedulers are in the spec schema).
-function refine(kind, entry, option) {
-  if (option.type !== "any") return option;
-  let prop = entry.options_schema?.properties?.[option.name];
-  if (!prop) {
-    const mapping = schema.properties[kind]?.discriminator?.mapping || {};
-    const ref = mapping[entry.name]?.split("/").pop();
-    prop = schema.$defs?.[ref]?.properties?.[option.name];
-  }
-  return prop ? { ...metaOf(option.name, prop), description: option.description } : option;
-}
-
-// Where an entry comes from and who can train it: "from my-plugin 0.1 · on gpu-box (2 workers)".
-function provenance(entry) {
-  if (!entry.package) return null;
-  const from = entry.package === "trainboard" ? "built in" : `from ${entry.package}${entry.package_version ? ` ${entry.package_version}` : ""}`;
-  const workers = entry.workers || [];
-  const online = new Set((catalog.workers || []).filter((w) => w.online).map((w) => w.name));
-  const live = workers.filter((name) => online.has(name)).length;
-  const on = workers.length ? `${workers.length} worker${workers.length > 1 ? "s" : ""}, ${live} online` : "no worker";
-  return `${from} · ${on}`;
-}
-
-
-// --- an entry section (model, dataset, optimizer, scheduler) -------------------------------------------
-
-class EntrySection {
-  constructor({ kind, title, list, help }, onChange) {
-    this.kind = kind;
-    this.entries = catalog[list];
-    this.onChange = onChange;
-    this.cards = new Map();
-    this.error = el("div", { class: "section-error", role: "alert" });
-    this.chips = this.entries.map((entry) => {
-      const input = el("input", { type: "checkbox", name: `${kind}-entry`, value: entry.name });
-      input.addEventListener("change", () => this.changed());
-      return { entry, input, label: el("label", { class: "chip", title: entry.description || null }, input, entry.name) };
-    });
-    this.body = el("div");
-    this.node = el("fieldset", { id: `section-${kind}` }, el("legend", {}, title),
-      help ? el("p", { class: "section-help" }, help) : null,
-      el("div", { class: "chips" }, this.chips.map((chip) => chip.label)), this.error, this.body);
-  }
-
-  card(name) {
-    if (!this.cards.has(name)) {
-      const entry = this.entries.find((e) => e.name === name);
-      const fieldsOf = new Map();
-      for (const option of entry.options) {
-        const meta = refine(this.kind, entry, option);
-        fieldsOf.set(option.name, new Field(`${this.kind}.${name}.${option.name}`, meta, {
-          label: option.name.replaceAll("_", " "), sweep: meta.type !== "str", onChange: this.onChange,
-        }));
-      }
-      const description = [entry.description, entry.task && this.kind === "model" ? `${entry.task}, ${entry.framework}` : null,
-        entry.input_shape ? `input ${entry.input_shape.join("×")}, ${entry.num_classes} classes` : null,
-        provenance(entry)].filter(Boolean).join(" · ");
-      const node = el("div", { class: "entry-card", dataset: { entry: name } }, el("h3", {}, name),
-        description ? el("p", { class: "desc" }, description) : null,
-        fieldsOf.size ? el("div", { class: "fields" }, [...fieldsOf.values()].map((f) => f.node)) : el("p", { class: "muted desc" }, "No options."));
-      this.cards.set(name, { node, fields: fieldsOf, entry });
-    }
-    return this.cards.get(name);
-  }
-
-  selected() {
-    return this.chips.filter((c) => c.input.checked && !c.input.disabled).map((c) => c.entry.name);
-  }
-
-  changed() {
-    this.error.textContent = "";
-    clear(this.body, this.selected().map((name) => this.card(name).node));
-    this.onChange?.();
-  }
-
-  // [{name, options: {option: [values]}}]: the entries to tick and their options' values.
-  set(entries) {
-    for (const chip of this.chips) chip.input.checked = entries.some((e) => e.name === chip.entry.name);
-    for (const { name, options = {} } of entries) {
-      const card = this.card(name);
-      for (const [option, field] of card.fields) {
-        if (option in options) field.set(options[option]);
-        else field.set(field.meta.default !== undefined && field.meta.default !== null ? [field.meta.default] : []);
-      }
-    }
-    this.changed();
-  }
-
-  setDisabled(predicate) {
-    for (const chip of this.chips) {
-      const disabled = predicate(chip.entry);
-      chip.input.disabled = disabled;
-      if (disabled) chip.input.checked = false;
-    }
-  }
-
-  // Each ticked entry's options' values, the sweeps within it, and errors.
-  read() {
-    const names = this.selected();
-    const errors = [];
-    if (!names.length) errors.push({ field: null, section: this, message: `choose a ${this.kind}` });
-    const entries = names.map((name) => {
-      const card = this.card(name);
-      const options = {};
-      for (const [option, field] of card.fields) {
-        const { values, error } = field.read();
-        if (error) errors.push({ field, message: error });
-        options[option] = values;
-      }
-      return { name, options };
-    });
-    return { entries, errors };
-  }
-
-  fieldFor(entryName, option) {
-    return this.cards.get(entryName)?.fields.get(option) || null;
-  }
-}
 
 // --- the plan: a base spec and dimensions ------------------------------------------------------------
 
@@ -325,7 +205,7 @@ function build() {
   };
   runFields.name.node.querySelector(".hint").textContent = "a sweep's runs add their values to it";
   runFields.group.node.querySelector(".hint").textContent = "a sweep's runs share it (default: the name); compare it as a whole";
-  sections = Object.fromEntries(SECTIONS.map((section) => [section.kind, new EntrySection(section, onChange)]));
+  sections = Object.fromEntries(SECTIONS.map((section) => [section.kind, new EntrySection(section, catalog, onChange)]));
   fields = {};
   const metrics = metricsByTask();
   for (const name of TRAINING_FIELDS) {
