@@ -13,7 +13,7 @@ the seed sheets and the literature report for the same study.
 own budget. Each finished run's epochs are kept in `<out>.json`: run the same command again after
 an interruption and the finished runs are not trained again.
 
-The statistics are those the API serves (`backend.services.statistics`); the selected epoch is
+The statistics are those the API serves (`backend.services.statistics_table`); the selected epoch is
 chosen as the API chooses it (`trainboard.metrics.best_epoch` of the run's selection metric).
 """
 
@@ -140,7 +140,7 @@ def epochs_of(result: dict[str, Any]) -> dict[int, dict[str, float]]:
 
 def summarise(results: list[dict[str, Any]], cells: list[str]) -> dict[str, Any]:
     """Per arm: n, values, description; and the pairwise comparisons (the API's statistics)."""
-    from backend.services import statistics
+    from backend.services import statistics_table
     from trainboard.metrics import direction
 
     first = results[0]
@@ -152,13 +152,13 @@ def summarise(results: list[dict[str, Any]], cells: list[str]) -> dict[str, Any]
         values = [v for _, v in picked if v is not None]
         seeds = [r["seed"] for r, (_, v) in zip(runs, picked, strict=True) if v is not None]
         seconds = [m["epoch_seconds"] for r in runs for m in r["epochs"].values() if "epoch_seconds" in m]
-        samples.append(statistics.Sample(cell, values, seeds))
+        samples.append(statistics_table.Sample(cell, values, seeds))
         arms.append({
             "cell": cell, "runs": len(runs), "selected_epochs": [e for e, _ in picked], "values": values,
             "epoch_seconds": sum(seconds) / len(seconds) if seconds else None,
             "params": runs[0]["params"] if runs else None, "macs": runs[0]["macs"] if runs else None,
         })  # fmt: skip
-    table = statistics.table(samples, direction=direction(metric), test="mannwhitney", ci="t", confidence=0.95)
+    table = statistics_table.table(samples, direction=direction(metric), test="mannwhitney", ci="t", confidence=0.95)
     for arm, row in zip(arms, table.groups, strict=True):
         arm["description"], arm["rank"] = row.description, row.rank
     return {"metric": metric, "selection_metric": first["selection_metric"], "arms": arms, "table": table}

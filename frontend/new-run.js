@@ -1,17 +1,20 @@
 // New run page: a form generated from GET /catalog (models, datasets, optimizers, schedulers and
-// their options with defaults and bounds) and the TrainSpec schema (the training fields).
+// their options with defaults and bounds, one section each: entry-section.js) and the TrainSpec
+// schema (the training fields).
 //
 // A sweep is a Cartesian product: a numeric field may hold several values ("1, 0.3, 0.1"), a
 // choice several ticks, a section several entries (resnet, vgg11, convnet), and there may be
-// several seeds. The plan is a base spec plus dimensions {path, values}; the form shows the number
-// of runs before submitting, then creates them in one group (POST /runs each, or one study when the
-// server has POST /studies). A 422 is shown next to the field it names.
+// several seeds. The plan is a base spec plus dimensions {path, values} (sweep-plan.js); the form
+// shows the number of runs before submitting, then creates them in one group (POST /runs each, or
+// one study when the server has POST /studies). A 422 is shown next to the field it names.
 
 import { ApiError, errorText, exists, getJSON, postJSON, query, validationErrors } from "./api.js";
 import { $, clear, el, toast } from "./dom.js";
+import { EntrySection } from "./entry-section.js";
 import { EarlyStoppingField, Field, MetricField, OMIT, metaOf } from "./fields.js";
 import { renderPresets } from "./presets.js";
-import { cloneableSpec, valueLabel } from "./specs.js";
+import { cloneableSpec } from "./specs.js";
+import { expand, plan } from "./sweep-plan.js";
 
 const SECTIONS = [
   { kind: "model", title: "Model", list: "models", help: "Tick several models to compare architectures." },
@@ -21,7 +24,6 @@ const SECTIONS = [
 ];
 const TRAINING_FIELDS = ["learning_rate", "epochs", "batch_size", "label_smoothing", "grad_clip_norm", "device", "amp",
   "deterministic", "channels_last", "tta", "val_fraction", "split_seed", "selection_metric", "eval_train"];
-const SHORT = { learning_rate: "lr", batch_size: "bs", label_smoothing: "ls", grad_clip_norm: "clip" };
 const ENTRY_KINDS = ["model", "dataset", "optimizer", "scheduler"];
 const MAX_RUNS = 500;
 
@@ -34,227 +36,6 @@ let seedFields = {};
 let earlyStopping;
 let studiesAvailable = false;
 
-// --- entry meta -------------------------------------------------------------------------------------
-
-// The catalog types int-or-null options as "any": read their real type off the entry's JSON schema
-// (models and datasets publish theirs, from the worker; optimizers and schedulers are in the spec schema).
-function refine(kind, entry, option) {
-  if (option.type !== "any") return option;
-  let prop = entry.options_schema?.properties?.[option.name];
-  if (!prop) {
-    const mapping = schema.properties[kind]?.discriminator?.mapping || {};
-    const ref = mapping[entry.name]?.split("/").pop();
-    prop = schema.$defs?.[ref]?.properties?.[option.name];
-  }
-  return prop ? { ...metaOf(option.name, prop), description: option.description } : option;
-}
-
-// Where an entry comes from and who can train it: "from my-plugin 0.1 · on gpu-box (2 workers)".
-function provenance(entry) {
-  if (!entry.package) return null;
-  const from = entry.package === "trainboard" ? "built in" : `from ${entry.package}${entry.package_version ? ` ${entry.package_version}` : ""}`;
-  const workers = entry.workers || [];
-  const online = new Set((catalog.workers || []).filter((w) => w.online).map((w) => w.name));
-  const live = workers.filter((name) => online.has(name)).length;
-  const on = workers.length ? `${workers.length} worker${workers.length > 1 ? "s" : ""}, ${live} online` : "no worker";
-  return `${from} · ${on}`;
-}
-
-
-// --- an entry section (model, dataset, optimizer, scheduler) -------------------------------------------
-
-class EntrySection {
-  constructor({ kind, title, list, help }, onChange) {
-    this.kind = kind;
-    this.entries = catalog[list];
-    this.onChange = onChange;
-    this.cards = new Map();
-    this.error = el("div", { class: "section-error", role: "alert" });
-    this.chips = this.entries.map((entry) => {
-      const input = el("input", { type: "checkbox", name: `${kind}-entry`, value: entry.name });
-      input.addEventListener("change", () => this.changed());
-      return { entry, input, label: el("label", { class: "chip", title: entry.description || null }, input, entry.name) };
-    });
-    this.body = el("div");
-    this.node = el("fieldset", { id: `section-${kind}` }, el("legend", {}, title),
-      help ? el("p", { class: "section-help" }, help) : null,
-      el("div", { class: "chips" }, this.chips.map((chip) => chip.label)), this.error, this.body);
-  }
-
-  card(name) {
-    if (!this.cards.has(name)) {
-      const entry = this.entries.find((e) => e.name === name);
-      const fieldsOf = new Map();
-      for (const option of entry.options) {
-        const meta = refine(this.kind, entry, option);
-        fieldsOf.set(option.name, new Field(`${this.kind}.${name}.${option.name}`, meta, {
-          label: option.name.replaceAll("_", " "), sweep: meta.type !== "str", onChange: this.onChange,
-        }));
-      }
-      const description = [entry.description, entry.task && this.kind === "model" ? `${entry.task}, ${entry.framework}` : null,
-        entry.input_shape ? `input ${entry.input_shape.join("×")}, ${entry.num_classes} classes` : null,
-        provenance(entry)].filter(Boolean).join(" · ");
-      const node = el("div", { class: "entry-card", dataset: { entry: name } }, el("h3", {}, name),
-        description ? el("p", { class: "desc" }, description) : null,
-        fieldsOf.size ? el("div", { class: "fields" }, [...fieldsOf.values()].map((f) => f.node)) : el("p", { class: "muted desc" }, "No options."));
-      this.cards.set(name, { node, fields: fieldsOf, entry });
-    }
-    return this.cards.get(name);
-  }
-
-  selected() {
-    return this.chips.filter((c) => c.input.checked && !c.input.disabled).map((c) => c.entry.name);
-  }
-
-  changed() {
-    this.error.textContent = "";
-    clear(this.body, this.selected().map((name) => this.card(name).node));
-    this.onChange?.();
-  }
-
-  // [{name, options: {option: [values]}}]: the entries to tick and their options' values.
-  set(entries) {
-    for (const chip of this.chips) chip.input.checked = entries.some((e) => e.name === chip.entry.name);
-    for (const { name, options = {} } of entries) {
-      const card = this.card(name);
-      for (const [option, field] of card.fields) {
-        if (option in options) field.set(options[option]);
-        else field.set(field.meta.default !== undefined && field.meta.default !== null ? [field.meta.default] : []);
-      }
-    }
-    this.changed();
-  }
-
-  setDisabled(predicate) {
-    for (const chip of this.chips) {
-      const disabled = predicate(chip.entry);
-      chip.input.disabled = disabled;
-      if (disabled) chip.input.checked = false;
-    }
-  }
-
-  // Each ticked entry's options' values, the sweeps within it, and errors.
-  read() {
-    const names = this.selected();
-    const errors = [];
-    if (!names.length) errors.push({ field: null, section: this, message: `choose a ${this.kind}` });
-    const entries = names.map((name) => {
-      const card = this.card(name);
-      const options = {};
-      for (const [option, field] of card.fields) {
-        const { values, error } = field.read();
-        if (error) errors.push({ field, message: error });
-        options[option] = values;
-      }
-      return { name, options };
-    });
-    return { entries, errors };
-  }
-
-  fieldFor(entryName, option) {
-    return this.cards.get(entryName)?.fields.get(option) || null;
-  }
-}
-
-// --- the plan: a base spec and dimensions ------------------------------------------------------------
-
-function product(lists) {
-  return lists.reduce((acc, list) => acc.flatMap((prefix) => list.map((item) => [...prefix, item])), [[]]);
-}
-
-function setPath(target, path, value) {
-  const keys = path.split(".");
-  let node = target;
-  for (const key of keys.slice(0, -1)) node = node[key] ??= {};
-  if (value === OMIT) delete node[keys[keys.length - 1]];
-  else node[keys[keys.length - 1]] = value;
-}
-
-function shortLabel(path, value) {
-  const key = path.split(".").pop();
-  return `${SHORT[key] || key}=${valueLabel(value)}`;
-}
-
-// {base, dims: [{path, values, labels}], seeds, errors}. A section with several ticked entries is
-// one dimension over whole entries; a single entry's swept options are one dimension each.
-function plan() {
-  const errors = [];
-  const base = {};
-  const dims = [];
-  for (const section of Object.values(sections)) {
-    const { entries, errors: sectionErrors } = section.read();
-    errors.push(...sectionErrors);
-    if (!entries.length) continue;
-    if (entries.length === 1) {
-      const [{ name, options }] = entries;
-      base[section.kind] = { name };
-      for (const [option, values] of Object.entries(options)) {
-        if (!values.length) continue;
-        setPath(base, `${section.kind}.${option}`, values[0]);
-        if (values.length > 1) {
-          const path = `${section.kind}.${option}`;
-          dims.push({ path, values, labels: values.map((v) => shortLabel(path, v)) });
-        }
-      }
-    } else {
-      const variants = [];
-      const labels = [];
-      for (const { name, options } of entries) {
-        const swept = Object.entries(options).filter(([, values]) => values.length > 1).map(([option]) => option);
-        const keys = Object.keys(options).filter((option) => options[option].length);
-        for (const combo of product(keys.map((option) => options[option]))) {
-          const variant = { name };
-          keys.forEach((option, i) => setPath(variant, option, combo[i]));
-          variants.push(variant);
-          labels.push([name, ...swept.map((option) => shortLabel(option, combo[keys.indexOf(option)]))].join(" "));
-        }
-      }
-      base[section.kind] = variants[0];
-      dims.push({ path: section.kind, values: variants, labels, entries: true });
-    }
-  }
-  for (const [name, field] of Object.entries(fields)) {
-    const { values, error } = field.read();
-    if (error) {
-      errors.push({ field, message: error });
-      continue;
-    }
-    setPath(base, name, values[0]);
-    if (values.length > 1) dims.push({ path: name, values, labels: values.map((v) => shortLabel(name, v)) });
-  }
-  const count = seedFields.count.read();
-  const first = seedFields.first.read();
-  if (count.error) errors.push({ field: seedFields.count, message: count.error });
-  if (first.error) errors.push({ field: seedFields.first, message: first.error });
-  const n = count.values[0] === OMIT || count.error ? 1 : count.values[0];
-  const start = first.values[0] === OMIT || first.error ? 0 : first.values[0];
-  const seeds = Array.from({ length: n }, (_, i) => start + i);
-  base.seed = seeds[0];
-  const stopping = earlyStopping.read();
-  errors.push(...stopping.errors);
-  base.early_stopping = stopping.value;
-  const total = dims.reduce((acc, dim) => acc * dim.values.length, 1) * seeds.length;
-  return { base, dims, seeds, total, errors };
-}
-
-// Every run of the plan: {name, group, spec}.
-function expand({ base, dims, seeds }, name, group) {
-  const runs = [];
-  const choices = product(dims.map((dim) => dim.values.map((value, i) => ({ value, label: dim.labels[i] }))));
-  for (const combo of choices) {
-    for (const seed of seeds) {
-      const spec = structuredClone(base);
-      combo.forEach((choice, i) => setPath(spec, dims[i].path, structuredClone(choice.value)));
-      spec.seed = seed;
-      const parts = combo.map((choice) => choice.label);
-      if (seeds.length > 1) parts.push(`seed=${seed}`);
-      const fullName = parts.length ? `${name} · ${parts.join(" ")}` : name;
-      runs.push({ name: fullName.slice(0, 200), group: group || null, spec, cell: combo.map((c) => c.label).join(" ") });
-    }
-  }
-  return runs;
-}
-
 // --- rendering the form --------------------------------------------------------------------------------
 
 function runNameDefault() {
@@ -264,7 +45,7 @@ function runNameDefault() {
 }
 
 function updateCount() {
-  const current = plan();
+  const current = plan({ sections, fields, seedFields, earlyStopping });
   const count = $("#run-count");
   const submit = $("#submit");
   const parts = current.dims.map((dim) => `${dim.values.length} ${dim.entries ? `${dim.path}s` : `${dim.path} values`}`);
@@ -325,7 +106,7 @@ function build() {
   };
   runFields.name.node.querySelector(".hint").textContent = "a sweep's runs add their values to it";
   runFields.group.node.querySelector(".hint").textContent = "a sweep's runs share it (default: the name); compare it as a whole";
-  sections = Object.fromEntries(SECTIONS.map((section) => [section.kind, new EntrySection(section, onChange)]));
+  sections = Object.fromEntries(SECTIONS.map((section) => [section.kind, new EntrySection(section, catalog, onChange)]));
   fields = {};
   const metrics = metricsByTask();
   for (const name of TRAINING_FIELDS) {
@@ -470,7 +251,7 @@ function gridField(path) {
 async function submit(event) {
   event.preventDefault();
   clearErrors();
-  const current = plan();
+  const current = plan({ sections, fields, seedFields, earlyStopping });
   if (current.errors.length) {
     for (const { field, section, message } of current.errors) {
       if (field) field.showError(message);

@@ -10,16 +10,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from backend.services.statistics import (
-    Sample,
-    cliffs_delta,
-    cohens_d,
-    compare,
-    describe,
-    holm,
-    min_attainable_p,
-    table,
-)
+from backend.services.statistics import cliffs_delta, cohens_d, compare, describe, min_attainable_p
+from backend.services.statistics_table import Sample, holm, table
 
 RNG = np.random.default_rng(20240510)
 A = [0.912, 0.934, 0.921, 0.945, 0.929]

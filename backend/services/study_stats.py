@@ -1,6 +1,6 @@
 """The statistics table of a set of runs: one value per run (its value of a metric at its selected
 epoch, its final or best value, or its value at an epoch), the runs grouped as every view groups
-them (`grouping`), each group described, ranked and compared (`statistics`), with warnings about
+them (`grouping`), each group described, ranked and compared (`statistics_table`), with warnings about
 every run left out and about what the table cannot show. For a study's cells
 (`GET /studies/{id}/stats`) or any runs (`GET /stats`)."""
 
@@ -16,7 +16,7 @@ from backend.crud import metrics as metrics_crud
 from backend.crud import studies as studies_crud
 from backend.models import Run, RunStatus, Study
 from backend.schemas.stats import ComparisonStats, ExcludedRun, GroupStats, StatsOptions, StatsPublic
-from backend.services import selection, statistics
+from backend.services import selection, statistics, statistics_table
 from backend.services.catalog import published_defaults
 from backend.services.grouping import InvalidGroupBy, group_runs
 from backend.services.studies import grid_cells, run_epochs, run_seed
@@ -125,7 +125,7 @@ def stats(
     summary, values, reasons = _values(session, runs, options, metric, chosen)
     where = {"at_epoch": f" at epoch {options.epoch}", "selected": " at the selected epoch"}.get(summary, "")
     warnings: list[str] = []
-    samples: list[statistics.Sample] = []
+    samples: list[statistics_table.Sample] = []
     extra: list[dict[str, Any]] = []
     budgets: set[int] = set()
     considered = 0  # runs counted or left out only for lack of a value
@@ -170,7 +170,7 @@ def stats(
         epochs = sorted({e for e in (run_epochs(run) for run in counted) if e is not None})
         budgets.update(epochs)
         seeds = [run_seed(run) for run in counted]
-        samples.append(statistics.Sample(group.label, [float(values[run.id]) for run in counted], seeds))
+        samples.append(statistics_table.Sample(group.label, [float(values[run.id]) for run in counted], seeds))
         extra.append({
             "key": group.key, "cell": group.cell, "run_ids": [run.id for run in counted], "epochs": epochs,
             "incomplete_runs": len(excluded), "excluded_runs": excluded,
@@ -192,7 +192,7 @@ def stats(
             known = ", ".join(reported) if reported else "none yet"
             warnings.append(f"no run reported {metric}; the runs report: {known}")
 
-    table = statistics.table(
+    table = statistics_table.table(
         samples,
         direction=sense,
         test=options.test,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from backend.services.statistics import holm
+from backend.services.statistics_table import holm
 from tests.utils.factories import (
     API,
     create_run,
