@@ -282,3 +282,23 @@ def test_a_batch_without_its_attempt_is_422_naming_it(client, run):
     assert response.status_code == 422
     assert ["body", "attempt"] in [error["loc"] for error in response.json()["detail"]]
     assert _read(client, run["id"]) == []
+
+
+def test_a_batch_beyond_the_runs_point_cap_is_refused_whole_with_413(migrated):
+    from fastapi.testclient import TestClient
+
+    from backend.main import create_app
+
+    capped = migrated.model_copy(update={"max_points_per_run": 10})
+    with TestClient(create_app(capped), base_url="http://localhost") as client:
+        run = started_run(client)
+        post_points(client, run["id"], _batch(steps=range(3)))  # 9 points
+        post_points(client, run["id"], _batch(steps=range(3)))  # re-sent: nothing new, still 9
+        response = client.post(f"{API}/runs/{run['id']}/metrics", json={"attempt": 1, "points": _batch(steps=[3])})
+        assert response.status_code == 413
+        detail = response.json()["detail"]
+        assert f"run {run['id']} holds 9 metric points" in detail and "10 points" in detail
+        assert "TRAINBOARD_MAX_POINTS_PER_RUN" in detail
+        assert len(_read(client, run["id"])) == 9  # nothing of the refused batch
+        assert client.get(f"{API}/runs/{run['id']}").json()["summary"]["val_loss"]["final_step"] == 2
+        assert post_points(client, run["id"], [{"name": "lr", "step": 0, "value": 0.1}])["inserted"] == 1  # the 10th

@@ -32,7 +32,9 @@ def upgrade() -> None:
         sa.Column('min_step', sa.Integer(), nullable=True),
         sa.Column('max_value', sa.Float(), nullable=True),
         sa.Column('max_step', sa.Integer(), nullable=True),
-        sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_metric_summaries_run_id_runs'), ondelete='CASCADE'),
+        sa.ForeignKeyConstraint(
+            ['run_id'], ['runs.id'], name=op.f('fk_metric_summaries_run_id_runs'), ondelete='CASCADE'
+        ),
         sa.PrimaryKeyConstraint('run_id', 'name', name=op.f('pk_metric_summaries')),
     )
     op.execute(
