@@ -6,7 +6,7 @@ import math
 import time
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import and_, case, func, or_, select, text, tuple_
+from sqlalchemy import and_, bindparam, case, func, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -133,7 +133,11 @@ def get_points(
     names: list[str] | None = None,
     since_step: int | None = None,
     after_id: int | None = None,
+    after: tuple[int, str] | None = None,
+    limit: int | None = None,
 ) -> list[MetricPoint]:
+    """A run's points by step and name: those after the point id `after_id` (the live stream's
+    cursor) or after the (step, name) `after` (a page's cursor), `limit` at most."""
     query = select(MetricPoint).where(MetricPoint.run_id == run_id)
     if names:
         query = query.where(MetricPoint.name.in_(names))
@@ -141,7 +145,55 @@ def get_points(
         query = query.where(MetricPoint.step >= since_step)
     if after_id is not None:
         query = query.where(MetricPoint.id > after_id)
-    return list(session.scalars(query.order_by(MetricPoint.step, MetricPoint.name)))
+    if after is not None:
+        step, name = after
+        query = query.where(or_(MetricPoint.step > step, and_(MetricPoint.step == step, MetricPoint.name > name)))
+    return list(session.scalars(query.order_by(MetricPoint.step, MetricPoint.name).limit(limit)))
+
+
+def thinned_points(*, session: Session, run_id: int, names: list[str] | None, max_points: int) -> list[tuple]:
+    """A run's points as a chart draws them, by step and name, as (name, step, value, wall_time):
+    every point of a metric with at most `max_points`, and of a longer one its M4 thinning
+    (backend/services/downsample.py: per stretch of steps its first, last, lowest and highest
+    point, the earliest of equals), computed in the database so that a run of millions of points
+    is never read into memory."""
+    query = select(MetricSummary.name, MetricSummary.count).where(MetricSummary.run_id == run_id)
+    if names:
+        query = query.where(MetricSummary.name.in_(names))
+    counts = dict(session.execute(query).all())
+    whole = [name for name, count in counts.items() if count <= max_points]
+    long = [name for name, count in counts.items() if count > max_points]
+    found = []
+    if whole:
+        points = get_points(session=session, run_id=run_id, names=whole)
+        found += [(p.name, p.step, p.value, p.wall_time) for p in points]
+    if long:
+        params = {"run_id": run_id, "buckets": max(1, max_points // 4), "names": long}
+        found += session.execute(_M4.bindparams(bindparam("names", expanding=True)), params).all()
+    return sorted(found, key=lambda point: (point[1], point[0]))
+
+
+_M4 = text("""
+WITH curves AS (
+    SELECT name, first_step, last_step - first_step + 1 AS span FROM metric_summaries
+    WHERE run_id = :run_id AND name IN :names),
+points AS (
+    SELECT m.name, m.step, m.value, CAST(m.step - c.first_step AS BIGINT) * :buckets / c.span AS bucket
+    FROM metrics m JOIN curves c ON m.name = c.name WHERE m.run_id = :run_id),
+stretches AS (
+    SELECT name, bucket, min(step) AS first, max(step) AS last, min(value) AS low, max(value) AS high
+    FROM points GROUP BY name, bucket),
+extremes AS (
+    SELECT p.name, min(CASE WHEN p.value = s.low THEN p.step END) AS low_step,
+           min(CASE WHEN p.value = s.high THEN p.step END) AS high_step
+    FROM points p JOIN stretches s ON p.name = s.name AND p.bucket = s.bucket GROUP BY p.name, p.bucket),
+kept AS (
+    SELECT name, first AS step FROM stretches UNION SELECT name, last FROM stretches
+    UNION SELECT name, low_step FROM extremes WHERE low_step IS NOT NULL
+    UNION SELECT name, high_step FROM extremes WHERE high_step IS NOT NULL)
+SELECT m.name, m.step, m.value, m.wall_time FROM kept k
+JOIN metrics m ON m.run_id = :run_id AND m.name = k.name AND m.step = k.step
+""")
 
 
 def last_step(*, session: Session, run_id: int) -> int | None:
