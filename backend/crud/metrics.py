@@ -136,8 +136,9 @@ def get_points(
     after: tuple[int, str] | None = None,
     limit: int | None = None,
 ) -> list[MetricPoint]:
-    """A run's points by step and name: those after the point id `after_id` (the live stream's
-    cursor) or after the (step, name) `after` (a page's cursor), `limit` at most."""
+    """A run's points by step and name, `limit` at most: those after the (step, name) `after` (a
+    page's cursor), or, in the order they were stored, those after the point id `after_id` (the
+    live stream's cursor)."""
     query = select(MetricPoint).where(MetricPoint.run_id == run_id)
     if names:
         query = query.where(MetricPoint.name.in_(names))
@@ -148,7 +149,13 @@ def get_points(
     if after is not None:
         step, name = after
         query = query.where(or_(MetricPoint.step > step, and_(MetricPoint.step == step, MetricPoint.name > name)))
-    return list(session.scalars(query.order_by(MetricPoint.step, MetricPoint.name).limit(limit)))
+    order = (MetricPoint.id,) if after_id is not None else (MetricPoint.step, MetricPoint.name)
+    return list(session.scalars(query.order_by(*order).limit(limit)))
+
+
+def last_point_id(*, session: Session) -> int:
+    """The highest point id of the store (0 when empty): where a live stream's cursor starts."""
+    return session.scalar(select(func.max(MetricPoint.id))) or 0
 
 
 def thinned_points(*, session: Session, run_id: int, names: list[str] | None, max_points: int) -> list[tuple]:
