@@ -262,11 +262,16 @@ def values_at_steps(
     without a point there is absent, one whose point is NaN or infinite maps to None."""
     if not steps:
         return {}
-    query = select(MetricPoint.run_id, MetricPoint.name, MetricPoint.value).where(
-        tuple_(MetricPoint.run_id, MetricPoint.step).in_(list(steps.items()))
-    )
+    # Each (run, name, step) spelled out, so that every point is found by the unique key's index.
+    reported = select(MetricSummary.run_id, MetricSummary.name).where(MetricSummary.run_id.in_(list(steps)))
     if names:
-        query = query.where(MetricPoint.name.in_(names))
+        reported = reported.where(MetricSummary.name.in_(names))
+    keys = [(run_id, name, steps[run_id]) for run_id, name in session.execute(reported)]
+    if not keys:
+        return {}
+    query = select(MetricPoint.run_id, MetricPoint.name, MetricPoint.value).where(
+        tuple_(MetricPoint.run_id, MetricPoint.name, MetricPoint.step).in_(keys)
+    )
     found: dict[int, dict[str, float | None]] = {}
     for run_id, name, value in session.execute(query):
         found.setdefault(run_id, {})[name] = value
