@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=16 * 2**20, ge=1024)
     # One checkpoint upload (model, optimizer and RNG states); streamed to disk, never held in memory.
     max_checkpoint_bytes: int = Field(default=4 * 2**30, ge=1024)
+    # Metric points one run may hold (all metrics together): a batch that would take a run beyond it
+    # is refused whole with 413, so that no run grows past what its charts and summaries can serve.
+    max_points_per_run: int = Field(default=2_000_000, ge=1)
     host: str = "127.0.0.1"
     port: int = 8000
     # The API's value rules: it hands it to each worker with the claim (a worker's own is not read).

@@ -1,4 +1,4 @@
-from sqlalchemy import Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Float, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.models.base import Base, BigIntId
@@ -17,3 +17,23 @@ class MetricPoint(Base):
     # NaN and infinities are stored as NULL so that no JSON response ever carries them.
     value: Mapped[float | None] = mapped_column(Float)
     wall_time: Mapped[float] = mapped_column(Float)  # seconds since the epoch, when the value was measured
+
+
+class MetricSummary(Base):
+    """One metric of one run in a few figures, kept as its points arrive (backend/crud/metrics.py
+    add_points), so the runs list and the comparisons never read every point: how many points, the
+    first and last step with the last value, and the lowest and highest finite value each with the
+    first step that holds it. A point stored as NULL (NaN, infinite) counts but is no extreme."""
+
+    __tablename__ = "metric_summaries"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+    first_step: Mapped[int] = mapped_column(Integer)
+    last_step: Mapped[int] = mapped_column(Integer)
+    last_value: Mapped[float | None] = mapped_column(Float)
+    min_value: Mapped[float | None] = mapped_column(Float)
+    min_step: Mapped[int | None] = mapped_column(Integer)
+    max_value: Mapped[float | None] = mapped_column(Float)
+    max_step: Mapped[int | None] = mapped_column(Integer)

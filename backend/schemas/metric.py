@@ -40,3 +40,4 @@ class MetricPointPublic(BaseModel):
 class MetricSeries(BaseModel):
     run_id: int
     points: list[MetricPointPublic]
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page; null at the end")

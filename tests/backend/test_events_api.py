@@ -236,3 +236,25 @@ def test_a_queued_run_no_worker_can_take_streams_why_until_one_comes(api, monkey
         _ok(api.post("/workers", json=gpu_worker()))  # a GPU machine joins: no wake-up, the recheck sees it
         assert reader.next().json()["waiting_for"] is None
         _ok(api.post(f"/runs/{run['id']}/cancel"))
+
+
+def test_the_backlog_comes_thinned_to_a_new_subscriber_and_by_pages_to_a_returning_one(api, monkeypatch):
+    monkeypatch.setattr(events_route, "SNAPSHOT_POINTS", 40)
+    monkeypatch.setattr(events_route, "PAGE_POINTS", 50)
+    run = _new_run(api, start=True)
+    first = [{"name": name, "step": s, "value": (s % 17) / 17, "wall_time": 1.0 + s} for s in range(100)
+             for name in ("val_loss", "lr")]  # fmt: skip
+    _ok(api.post(f"/runs/{run['id']}/metrics", json={"attempt": 1, "points": first}))
+    with _stream(api, run["id"]) as events:
+        snapshot = events.until(lambda e: e.event == "metrics")[-1]
+    points = snapshot.json()["points"]
+    assert 0 < sum(p["name"] == "val_loss" for p in points) <= 40 and sum(p["name"] == "lr" for p in points) <= 40
+    assert max(p["value"] for p in points if p["name"] == "val_loss") == 16 / 17  # a thinned curve keeps its extremes
+
+    later = [{"name": "val_loss", "step": s, "value": 0.5} for s in range(100, 220)]
+    _ok(api.post(f"/runs/{run['id']}/metrics", json={"attempt": 1, "points": later}))
+    _ok(api.post(f"/runs/{run['id']}/finish", json=DONE))
+    with _stream(api, run["id"], last_event_id=snapshot.id) as events:
+        pages = [e.json()["points"] for e in events.rest() if e.event == "metrics"]
+    assert [len(page) for page in pages] == [50, 50, 20]  # what it missed, every point once, by pages
+    assert [p["step"] for page in pages for p in page] == list(range(100, 220))

@@ -282,3 +282,59 @@ def test_a_batch_without_its_attempt_is_422_naming_it(client, run):
     assert response.status_code == 422
     assert ["body", "attempt"] in [error["loc"] for error in response.json()["detail"]]
     assert _read(client, run["id"]) == []
+
+
+def test_a_batch_beyond_the_runs_point_cap_is_refused_whole_with_413(migrated):
+    from fastapi.testclient import TestClient
+
+    from backend.main import create_app
+
+    capped = migrated.model_copy(update={"max_points_per_run": 10})
+    with TestClient(create_app(capped), base_url="http://localhost") as client:
+        run = started_run(client)
+        post_points(client, run["id"], _batch(steps=range(3)))  # 9 points
+        post_points(client, run["id"], _batch(steps=range(3)))  # re-sent: nothing new, still 9
+        response = client.post(f"{API}/runs/{run['id']}/metrics", json={"attempt": 1, "points": _batch(steps=[3])})
+        assert response.status_code == 413
+        detail = response.json()["detail"]
+        assert f"run {run['id']} holds 9 metric points" in detail and "10 points" in detail
+        assert "TRAINBOARD_MAX_POINTS_PER_RUN" in detail
+        assert len(_read(client, run["id"])) == 9  # nothing of the refused batch
+        assert client.get(f"{API}/runs/{run['id']}").json()["summary"]["val_loss"]["final_step"] == 2
+        assert post_points(client, run["id"], [{"name": "lr", "step": 0, "value": 0.1}])["inserted"] == 1  # the 10th
+
+
+def test_pages_follow_the_cursor_over_every_point_exactly_once(client, run):
+    post_points(client, run["id"], _batch(steps=[7, 3, 0, 12, 5, 9, 1]))
+    everything = _read(client, run["id"])
+    pages, cursor = [], None
+    while True:
+        params = {"limit": 4, **({"cursor": cursor} if cursor else {})}
+        body = client.get(f"{API}/runs/{run['id']}/metrics", params=params).json()
+        assert len(body["points"]) <= 4
+        pages.append(body["points"])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert len(pages) == 6 and [p for page in pages for p in page] == everything  # 21 points, by step and name
+    assert client.get(f"{API}/runs/{run['id']}/metrics", params={"cursor": "x"}).status_code == 422
+
+
+def test_a_chart_read_thins_long_curves_as_the_comparison_does(client, run):
+    import math
+    import random
+
+    from backend.services.downsample import m4_indices
+
+    rng = random.Random(1)
+    steps = sorted(rng.sample(range(5000), 2000))
+    values = [rng.choice([None, round(rng.random(), 1), math.sin(s / 50)]) for s in steps]
+    points = [{"name": "val_loss", "step": s, "value": v} for s, v in zip(steps, values, strict=True)]
+    for start in range(0, 2000, 1000):
+        lr = [{"name": "lr", "step": s, "value": 0.1} for s in range(start // 100, start // 100 + 10)]
+        post_points(client, run["id"], points[start : start + 1000] + lr)
+    body = client.get(f"{API}/runs/{run['id']}/metrics", params={"max_points": 200}).json()
+    kept = [(p["step"], p["value"]) for p in body["points"] if p["name"] == "val_loss"]
+    assert kept == [(steps[i], values[i]) for i in m4_indices(steps, values, 200)]
+    assert [p["step"] for p in body["points"] if p["name"] == "lr"] == list(range(20))  # short: every point
+    assert [p["step"] for p in body["points"]] == sorted(p["step"] for p in body["points"])

@@ -160,3 +160,23 @@ def test_every_revision_downgrades_and_upgrades_step_by_step(migrated):
     upgrade(engine)
     assert current_revision(engine) == head_revision()
     assert _schema_diff(engine) == []
+
+
+def test_runs_stored_before_metric_summaries_keep_their_figures(migrated):
+    """0007 fills the summaries kept at ingestion from the points already stored: a run's final and
+    best values are the same before and after it, and later points carry them on."""
+    engine = get_engine(migrated)
+    with TestClient(create_app(migrated), base_url="http://localhost") as client:
+        run = started_run(client)
+        for epoch in (1, 2, 3):
+            post_points(client, run["id"], epoch_points(epoch))
+        post_points(client, run["id"], [{"name": "val_loss", "step": 4, "value": None}])
+        before = client.get(f"{API}/runs/{run['id']}").json()
+    _downgrade(engine, "0006")
+    upgrade(engine)
+    with TestClient(create_app(migrated), base_url="http://localhost") as client:
+        after = client.get(f"{API}/runs/{run['id']}").json()
+        assert after["summary"] == before["summary"] and after["selected_epoch"] == before["selected_epoch"] == 3
+        assert after["summary"]["val_loss"]["final"] is None and after["summary"]["val_loss"]["best_step"] == 1
+        post_points(client, run["id"], [{"name": "val_loss", "step": 5, "value": 0.5}])
+        assert client.get(f"{API}/runs/{run['id']}").json()["summary"]["val_loss"]["best"] == 0.5

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from tests.client.fakes import FakeApi, start_run, wait_for
+from trainboard.client.api import ApiRefused
 from trainboard.client.backlog import CHUNK_POINTS
 from trainboard.limits import MAX_POINTS_PER_BATCH as BATCH_POINTS
 
@@ -201,3 +202,20 @@ def test_offline_everything_goes_to_the_folder(tmp_path, capsys):
     assert f"offline run saved in {run.folder} (6000 points); send it with: trainboard sync {run.folder}" in (
         capsys.readouterr().err
     )
+
+
+def test_a_run_full_to_its_point_cap_keeps_the_rest_in_the_folder_and_says_so_once(tmp_path, capsys):
+    api = FakeApi()
+    run = start_run(tmp_path, api)
+
+    def full(run_id, body, **_):
+        raise ApiRefused(413, "run 7 holds 2,000,000 metric points ... (TRAINBOARD_MAX_POINTS_PER_RUN)")
+
+    api.post_points = full
+    log_steps(run, range(3))
+    wait_for(lambda: run._delivery._refused is not None)
+    log_steps(run, range(3, 5))
+    run.finish()
+    assert folder_points(run) == logged(range(5))  # no batch retried forever, none dropped
+    err = capsys.readouterr().err
+    assert err.count("the API refused run 7's reports (HTTP 413") == 1 and "TRAINBOARD_MAX_POINTS_PER_RUN" in err

@@ -24,22 +24,32 @@ router = APIRouter(prefix="/runs/{run_id}/events", tags=["events"])
 
 # A stream re-reads the database this often even without a wake-up (writes from another process).
 RECHECK_SECONDS = 2.0
+SNAPSHOT_POINTS = 2000  # per metric, in a new subscriber's first metrics event: a chart's resolution
+PAGE_POINTS = 10_000  # in one metrics event at most
 
 
-def _snapshot(factory, settings, run_id: int, after_id: int):
+def _state(factory, settings, run_id: int) -> RunPublic | None:
     with factory() as session:
         run = runs_crud.get_run(session=session, run_id=run_id)
         if run is None:
-            return None, []
+            return None
         # Queued, with why no online worker takes it (if none can): rechecked with every snapshot.
-        public = with_reasons(session, settings, [run], [RunPublic.model_validate(run)])[0]
-        return public, metrics_crud.get_points(session=session, run_id=run_id, after_id=after_id)
+        return with_reasons(session, settings, [run], [RunPublic.model_validate(run)])[0]
 
 
-def _points_json(points) -> str:
-    return json.dumps(
-        {"points": [{"name": p.name, "step": p.step, "value": p.value, "wall_time": p.wall_time} for p in points]}
-    )
+def _points(factory, run_id: int, after_id: int) -> tuple[list[dict], int, bool]:
+    """New points of the run, the cursor after them, and whether more are waiting. A new subscriber
+    (no cursor) gets the curves as a chart draws them (SNAPSHOT_POINTS per metric), then the points
+    stored after; a returning one what it missed, by pages: bounded in memory whatever the run holds."""
+    with factory() as session:
+        if after_id == 0:
+            cursor = metrics_crud.last_point_id(session=session)
+            rows = metrics_crud.thinned_points(session=session, run_id=run_id, names=None, max_points=SNAPSHOT_POINTS)
+            return [{"name": n, "step": s, "value": v, "wall_time": w} for n, s, v, w in rows], cursor, False
+        found = metrics_crud.get_points(session=session, run_id=run_id, after_id=after_id, limit=PAGE_POINTS)
+        ordered = sorted(found, key=lambda p: (p.step, p.name))  # as a chart reads them
+        points = [{"name": p.name, "step": p.step, "value": p.value, "wall_time": p.wall_time} for p in ordered]
+        return points, (found[-1].id if found else after_id), len(found) == PAGE_POINTS
 
 
 @router.get("", dependencies=[ReadAuth], response_class=EventSourceResponse)
@@ -60,13 +70,13 @@ async def run_events(
             "msg": f"must be an event id this stream sent (at most {MAX_EVENT_ID})",
         }])  # fmt: skip
     wake = hub.subscribe(run_id)  # before the first read, so no write falls between the two
-    run, points = await run_in_threadpool(_snapshot, factory, settings, run_id, cursor)
+    run = await run_in_threadpool(_state, factory, settings, run_id)
     if run is None:
         hub.unsubscribe(run_id, wake)
         raise HTTPException(status_code=404, detail=f"run {run_id} not found")
 
     async def stream():
-        nonlocal cursor, run, points
+        nonlocal cursor, run
         try:
             last_state = None
             last_heartbeat = None
@@ -77,9 +87,11 @@ async def run_events(
                 state_event = {"event": "state", "data": run.model_dump_json(exclude={"summary"})}
                 if state_changed and first:
                     yield state_event  # a new subscriber learns the run (its spec, its status) first
-                if points:
-                    cursor = max(p.id for p in points)
-                    yield {"event": "metrics", "id": str(cursor), "data": _points_json(points)}
+                more = True
+                while more:  # page after page, each read once the previous one is sent
+                    points, cursor, more = await run_in_threadpool(_points, factory, run_id, cursor)
+                    if points:
+                        yield {"event": "metrics", "id": str(cursor), "data": json.dumps({"points": points})}
                 if state_changed and not first:
                     yield state_event  # after the points, so "completed" comes after the last epoch
                 if not state_changed and run.heartbeat_at != last_heartbeat and run.status == RunStatus.running:
@@ -98,7 +110,7 @@ async def run_events(
                 except asyncio.TimeoutError:
                     pass
                 wake.clear()
-                run, points = await run_in_threadpool(_snapshot, factory, settings, run_id, cursor)
+                run = await run_in_threadpool(_state, factory, settings, run_id)
                 if run is None:  # deleted while followed
                     yield {"event": "end", "data": json.dumps({"status": "deleted"})}
                     return
