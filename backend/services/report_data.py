@@ -13,7 +13,6 @@ from typing import Any
 from backend.schemas.compare import Comparison, Series
 from backend.schemas.run import RunPublic
 from backend.services.grouping import Group
-from trainboard.metrics import direction
 
 # Reported every epoch but describing the run's settings or cost rather than its result.
 SETTING_METRICS = ("lr", "epoch_seconds", "samples_per_second", "peak_memory_mb")
@@ -166,7 +165,7 @@ def group_curve(label: str, curves: list[Curve], band: str) -> Curve:
 
 def result_metrics(comparison: Comparison, first: str | None) -> list[str]:
     """The metrics that measure a result, `first` first, then in the preferred order."""
-    names = {name for per_run in comparison.series.values() for name in per_run} - set(SETTING_METRICS)
+    names = set(comparison.metrics) - set(SETTING_METRICS)
     ordered = [m for m in PREFERRED_METRICS if m in names] + sorted(names - set(PREFERRED_METRICS))
     if first in ordered:
         ordered.remove(first)
@@ -174,24 +173,15 @@ def result_metrics(comparison: Comparison, first: str | None) -> list[str]:
     return ordered
 
 
-def run_result(series: dict[str, Series], metric: str, selected_step: int | None = None) -> dict[str, float | None]:
-    """One metric of one run: its value at the run's selected epoch (where its selection metric,
-    val_accuracy by default, is best), its final value, and its best value over every epoch
-    (lowest for losses and times) with that epoch. The best of a test metric is selected on the
-    test set: optimistic, shown labelled so."""
-    found = series.get(metric)
-    pairs = [(s, v) for s, v in zip(found.steps, found.values, strict=True) if v is not None] if found else []
-    if not pairs:
-        return {"selected": None, "best": None, "best_step": None, "final": None}
-    sign = 1 if direction(metric) == "min" else -1
-    best_step, best = min(pairs, key=lambda pair: (sign * pair[1], pair[0]))  # the earliest of equal values
-    selected = dict(pairs).get(selected_step) if selected_step is not None else None
-    return {"selected": selected, "best": best, "best_step": best_step, "final": pairs[-1][1]}
-
-
-def seconds_per_epoch(series: dict[str, Series]) -> float | None:
-    found = series.get("epoch_seconds")
-    return mean_std(found.values)[0] if found else None
+def run_result(run: RunPublic, metric: str) -> dict[str, float | None]:
+    """One metric of one run, from the summaries the store keeps of every point (the report's
+    curves are thinned): its value at the run's selected epoch (where its selection metric,
+    val_accuracy by default, is best) and its final value. The best of a test metric over epochs
+    is selected on the test set: the report does not show it."""
+    found = run.summary.get(metric)
+    if found is None:
+        return {"selected": None, "final": None}
+    return {"selected": found.selected, "final": found.final}
 
 
 @dataclass
@@ -208,12 +198,9 @@ class SummaryRow:
 def summarize(groups: list[Group], comparison: Comparison, metrics: list[str]) -> list[SummaryRow]:
     rows = []
     for group in groups:
-        per_run = [comparison.series.get(run.id, {}) for run in group.runs]
         summary: dict[str, dict[str, tuple[float | None, float | None]]] = {}
         for metric in metrics:
-            results = [
-                run_result(series, metric, run.selected_epoch) for run, series in zip(group.runs, per_run, strict=True)
-            ]
+            results = [run_result(run, metric) for run in group.runs]
             summary[metric] = {key: mean_std([r[key] for r in results]) for key in ("selected", "final")}
         rows.append(
             SummaryRow(
@@ -221,7 +208,7 @@ def summarize(groups: list[Group], comparison: Comparison, metrics: list[str]) -
                 n=len(group.runs),
                 metrics=summary,
                 selected_epoch=mean_std([run.selected_epoch for run in group.runs if run.selected_epoch is not None]),
-                seconds_per_epoch=mean_std([seconds_per_epoch(series) for series in per_run]),
+                seconds_per_epoch=mean_std([comparison.seconds_per_epoch.get(run.id) for run in group.runs]),
                 param_count=mean_std([run.param_count for run in group.runs])[0],
                 macs=mean_std([run.macs for run in group.runs])[0],
             )

@@ -15,6 +15,8 @@ from __future__ import annotations
 import html
 import json
 from datetime import datetime
+from functools import cache
+from importlib import resources
 from typing import Any
 
 import plotly.graph_objects as go
@@ -42,6 +44,17 @@ FONT = "system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
 
 
 # --- the document ---------------------------------------------------------------------------------------
+
+
+# plotly.js as the dashboard loads it (scatter and bar traces, all the report draws), vendored in
+# frontend/vendor: a quarter of the full bundle the plotly package would inline.
+PLOTLY_BUNDLE = ("frontend", "vendor/plotly-basic.min.js")
+
+
+@cache
+def plotly_js() -> str:
+    package, path = PLOTLY_BUNDLE
+    return resources.files(package).joinpath(path).read_text(encoding="utf-8")
 
 
 def _rgba(color: str, alpha: float) -> str:
@@ -328,12 +341,9 @@ def build_report(
     epoch_time = epoch_time_figure(rows)
 
     config = {"displaylogo": False, "responsive": True, "toImageButtonOptions": {"scale": 2}}
-    include = {"first": True}
 
     def embed(figure: go.Figure) -> str:
-        text = figure.to_html(full_html=False, include_plotlyjs=include["first"], config=config)
-        include["first"] = False
-        return text
+        return figure.to_html(full_html=False, include_plotlyjs=False, config=config)
 
     e = html.escape
     what = f"group {group}" if group is not None else f"{len(runs)} runs"
@@ -363,5 +373,6 @@ def build_report(
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>trainboard · {e(what)}</title><style>{STYLE}</style></head><body>" + "".join(body) + "</body></html>"
+        f"<title>trainboard · {e(what)}</title><style>{STYLE}</style>"
+        f"<script>{plotly_js()}</script></head><body>" + "".join(body) + "</body></html>"
     )

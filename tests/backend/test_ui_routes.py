@@ -5,6 +5,7 @@ names escaped), with the grouping statistics it shares with the compare page."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from html.parser import HTMLParser
@@ -14,8 +15,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from backend.main import CONTENT_SECURITY_POLICY, FRONTEND_DIR
-from backend.schemas.compare import Series
-from backend.services.report_data import Curve, clip_band, group_curve, plotly_text, run_result
+from backend.services.report_data import Curve, clip_band, format_metric, group_curve, plotly_text
 from tests.utils.factories import API, create_run, finish_run, post_points, start_run, valid_spec
 
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -184,8 +184,9 @@ def test_the_report_is_one_self_contained_html_file(client, sweep):
     disposition = response.headers["content-disposition"]
     assert disposition.startswith("attachment;") and 'filename="trainboard-report-sweep-' in disposition
     document = response.text
-    assert PLOTLY_JS.decode() in document  # plotly.js itself, inlined
-    rest = document.replace(PLOTLY_JS.decode(), "")
+    assert PLOTLY_BASIC.decode() in document  # plotly.js itself (the dashboard's basic bundle), inlined
+    assert PLOTLY_JS.decode() not in document  # not the full bundle: four times the file
+    rest = document.replace(PLOTLY_BASIC.decode(), "")
     assert "<script src=" not in rest and "://" not in rest  # nothing to fetch: it opens offline
     assert document.count("Plotly.newPlot") >= 3  # curves, architecture, time per epoch, other metrics
     # The data: the group means at epoch 2, the group labels, the specs.
@@ -241,16 +242,25 @@ def test_group_curve_is_the_mean_with_a_t_interval_across_runs():
     assert min(v for v in clipped.lower if v is not None) >= 0 and max(v for v in clipped.upper if v) <= 1
 
 
-def test_a_runs_result_is_read_at_its_selected_epoch_and_its_best_is_the_lowest_loss_or_highest_score():
-    series = {
-        "test_loss": Series(steps=[1, 2, 3], values=[0.9, 0.5, 0.7], wall_times=[1, 2, 3]),
-        "test_accuracy": Series(steps=[1, 2, 3], values=[0.5, 0.8, 0.8], wall_times=[1, 2, 3]),
-    }
-    assert run_result(series, "test_loss", 3) == {"selected": 0.7, "best": 0.5, "best_step": 2, "final": 0.7}
-    assert run_result(series, "test_accuracy", 1) == {"selected": 0.5, "best": 0.8, "best_step": 2, "final": 0.8}
-    assert run_result(series, "test_accuracy")["best_step"] == 2  # the first of equals
-    assert run_result(series, "missing", 1) == {"selected": None, "best": None, "best_step": None, "final": None}
-
+def test_the_report_of_a_long_run_draws_thinned_curves_and_tables_exact_values(client):
+    """A run of 6,000 epochs: its curves come at a chart's resolution (the report no longer holds
+    every point), while the table's values are the exact ones kept from every point."""
+    run = create_run(client, name="long", group="long-run", spec=valid_spec(epochs=6000))
+    start_run(client, run["id"])
+    for first in range(1, 6001, 3000):
+        points = []
+        for step in range(first, first + 3000):
+            val = 0.9 if step == 4321 else 0.5  # the selected epoch: a step thinning may well drop
+            points += [{"name": "val_accuracy", "step": step, "value": val},
+                       {"name": "test_accuracy", "step": step, "value": 0.25 + (step == 4321) * 0.5 + step / 1e5}]
+        post_points(client, run["id"], points)
+    finish_run(client, run["id"], epochs_completed=6000)
+    document = client.get(f"{API}/compare/report", params={"run_id": [run["id"]], "metric": "test_accuracy"}).text
+    curves = [json.loads(match) for match in re.findall(r'"x":(\[[^\]]*\])', document)]
+    assert curves and max(len(x) for x in curves) <= 2000  # 6,000 points a curve, drawn from at most 2,000
+    expected_selected = format_metric("test_accuracy", 0.25 + 0.5 + 4321 / 1e5)
+    expected_final = format_metric("test_accuracy", 0.25 + 6000 / 1e5)
+    assert f"{expected_selected}</td><td class='num'>{expected_final}" in document
 
 def test_plotly_labels_show_markup_literally():
     assert plotly_text("<b>x</b> & y") == "&lt;b&gt;x&lt;/b&gt; &amp; y"

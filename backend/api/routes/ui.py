@@ -22,7 +22,7 @@ from backend.crud import runs as runs_crud
 from backend.schemas.compare import Comparison
 from backend.schemas.stats import StatsOptions, StatsPublic
 from backend.services import study_stats
-from backend.services.reports import build_report
+from backend.services.reports import PLOTLY_BUNDLE, build_report
 
 # Mounted at the root, next to the static frontend.
 assets = APIRouter(tags=["ui"], include_in_schema=False)
@@ -30,12 +30,15 @@ assets = APIRouter(tags=["ui"], include_in_schema=False)
 router = APIRouter(prefix="/compare", tags=["compare"])
 
 RunId = Annotated[int, Field(ge=1, le=2**63 - 1)]  # what the database can hold
+# Points of each curve in the report (fewer when many curves share the chart budget, as on the
+# Compare page): a chart a page wide shows no more, and a run of millions of points stays a small file.
+REPORT_POINTS = 2000
 
 
 # Served from installed packages, never a CDN: the dashboard and /docs work offline, and no
 # third-party script runs in the origin where the dashboard keeps its token.
 VENDOR_FILES = {
-    "plotly-basic.min.js": ("frontend", "vendor/plotly-basic.min.js", "text/javascript"),  # see its README
+    "plotly-basic.min.js": (*PLOTLY_BUNDLE, "text/javascript"),  # see frontend/vendor/README.md
     "swagger-ui-bundle.js": ("fastapi_offline", "static/swagger-ui-bundle.js", "text/javascript"),
     "swagger-ui.css": ("fastapi_offline", "static/swagger-ui.css", "text/css"),
     "swagger-favicon.png": ("fastapi_offline", "static/favicon.png", "image/png"),
@@ -83,8 +86,8 @@ def comparison_report(
     """The comparison as one HTML file, with plotly.js, the charts' data, the summary table and
     every run's spec inlined: it opens offline. Sent as a download."""
     comparison = Comparison.model_validate(
-        comparison_data(session, run_id=run_id, group=group, metric=None, group_by=group_by)
-    )  # every point of every metric
+        comparison_data(session, run_id=run_id, group=group, metric=None, group_by=group_by, max_points=REPORT_POINTS)
+    )  # every metric's curves at a chart's resolution; the tables' values come from the runs' summaries
     generated = datetime.now(timezone.utc)
     stats = _group_stats(session, [run.id for run in comparison.runs], metric, group_by)
     document = build_report(
