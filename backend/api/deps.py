@@ -107,6 +107,15 @@ def get_run_or_404(run_id: RunId, session: SessionDep) -> Run:
 RunDep = Annotated[Run, Depends(get_run_or_404)]
 
 
+# The selection of GET /compare, /compare/report and /stats. OpenAPI cannot say "one of these two
+# parameters": the descriptions do, and a request with neither is a 422.
+SelectedRunIds = Annotated[
+    list[RunIdValue] | None,
+    Query(description="Runs to compare (repeat the parameter). Give run_id, group or both: with neither, a 422"),
+]
+SelectedGroup = Annotated[str | None, Query(max_length=200, description="Or every run of this group")]
+
+
 def selected_runs(session: Session, run_ids: list[int] | None, group: str | None, max_runs: int) -> list[Run]:
     """The runs a comparison is about: these ids (in the order given, 404 naming any unknown one)
     and/or every run of a group; 422 when neither is given."""

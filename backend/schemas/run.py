@@ -1,5 +1,5 @@
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -134,11 +134,15 @@ class RunStart(BaseModel):
     worker_host: str = Field(min_length=1, max_length=255)
 
 
+# Stored in a 32-bit column: a larger count is a 422, not a database error.
+EpochsCompleted = Annotated[int | None, Field(ge=0, le=2**31 - 1)]
+
+
 class RunHeartbeat(BaseModel):
     model_config = ConfigDict(extra="forbid")
     attempt: LeaseAttempt
     worker_host: str | None = Field(default=None, max_length=255)
-    epochs_completed: int | None = Field(default=None, ge=0)
+    epochs_completed: EpochsCompleted = None
     device_name: str | None = Field(default=None, max_length=255)
     environment: dict[str, Any] | None = None
     param_count: int | None = Field(default=None, ge=0, le=2**62, description="Parameters, measured by the worker")
@@ -163,4 +167,4 @@ class RunFinish(BaseModel):
     attempt: LeaseAttempt
     status: Literal["completed", "failed", "cancelled"]
     error: str | None = Field(default=None, max_length=20_000)
-    epochs_completed: int | None = Field(default=None, ge=0)
+    epochs_completed: EpochsCompleted = None

@@ -10,13 +10,14 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import ReadAuth, RunDep, RunId, SettingsDep, WriteAuth
+from backend.api.errors import errors
 from backend.crud import runs as runs_crud
 from backend.crud.runs import InvalidTransition
 from backend.schemas.common import LeaseAttempt
 from backend.services import artifacts
 from trainboard.limits import MAX_ARTIFACT_BYTES
 
-router = APIRouter(prefix="/runs/{run_id}/artifacts", tags=["artifacts"])
+router = APIRouter(prefix="/runs/{run_id}/artifacts", tags=["artifacts"], responses=errors(404))
 
 
 def _path(settings, run_id: int, name: str):
@@ -52,7 +53,7 @@ def read_artifact(run: RunDep, name: str, settings: SettingsDep) -> FileResponse
     )  # fmt: skip
 
 
-@router.put("/{name:path}", dependencies=[WriteAuth], status_code=201)
+@router.put("/{name:path}", dependencies=[WriteAuth], status_code=201, responses=errors(409))
 async def write_artifact(
     run_id: RunId,
     name: str,

@@ -12,21 +12,18 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import RunDep, SettingsDep, WriteAuth
+from backend.api.errors import errors
 from backend.crud import runs as runs_crud
 from backend.crud.runs import InvalidTransition
 from backend.schemas.common import LeaseAttempt
 from backend.services import checkpoints
 
-router = APIRouter(prefix="/runs/{run_id}/checkpoints", tags=["checkpoints"])
+router = APIRouter(prefix="/runs/{run_id}/checkpoints", tags=["checkpoints"], responses=errors(404, 409))
 
 CheckpointName = Annotated[
     str, Path(pattern=checkpoints.NAME_PATTERN, description="A file name ending in .pt, e.g. last.pt")
 ]
 Attempt = Annotated[LeaseAttempt, Query(description="The worker's lease, as for metric points")]
-REFUSALS = {
-    404: {"description": "No such run, or no such checkpoint"},
-    409: {"description": "The run is not running, or this attempt does not hold its lease"},
-}
 CHECKSUM_HEADER = "X-Checksum-Sha256"
 
 
@@ -50,12 +47,7 @@ def _check_lease_now(request: Request, run_id: int, attempt: int) -> None:
         _check_lease(run, attempt)
 
 
-@router.put(
-    "/{name}",
-    dependencies=[WriteAuth],
-    status_code=201,
-    responses={**REFUSALS, 413: {"description": "Larger than TRAINBOARD_MAX_CHECKPOINT_BYTES"}},
-)
+@router.put("/{name}", dependencies=[WriteAuth], status_code=201)
 async def write_checkpoint(
     name: CheckpointName,
     request: Request,
@@ -99,7 +91,6 @@ async def write_checkpoint(
     dependencies=[WriteAuth],
     response_class=StreamingResponse,
     responses={
-        **REFUSALS,
         200: {
             "content": {"application/octet-stream": {}},
             "description": f"The checkpoint; {CHECKSUM_HEADER} gives its SHA-256",
