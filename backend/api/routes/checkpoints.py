@@ -5,6 +5,7 @@ stored apart from the artifacts (backend/services/checkpoints.py), which no publ
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request
@@ -21,10 +22,11 @@ from backend.services import checkpoints
 router = APIRouter(prefix="/runs/{run_id}/checkpoints", tags=["checkpoints"], responses=errors(404, 409))
 
 CheckpointName = Annotated[
-    str, Path(pattern=checkpoints.NAME_PATTERN, description="A file name ending in .pt, e.g. last.pt")
+    str, Path(pattern=checkpoints.NAME_PATTERN, description="A file name ending in .pt", examples=["last.pt"])
 ]
-Attempt = Annotated[LeaseAttempt, Query(description="The worker's lease, as for metric points")]
+Attempt = Annotated[LeaseAttempt, Query(description="The worker's lease, as for metric points", examples=[1])]
 CHECKSUM_HEADER = "X-Checksum-Sha256"
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 def _unprocessable(loc: list[str], message: str) -> HTTPException:
@@ -55,7 +57,8 @@ async def write_checkpoint(
     settings: SettingsDep,
     attempt: Attempt,
     x_checksum_sha256: Annotated[
-        str, Header(pattern=checkpoints.SHA256_PATTERN, description="The body's SHA-256, in hex")
+        str,  # the example: an empty body's
+        Header(pattern=checkpoints.SHA256_PATTERN, description="The body's SHA-256, in hex", examples=[EMPTY_SHA256]),
     ],
 ) -> dict:
     """Store the request body as checkpoint `name`, replacing the previous one only once the whole
