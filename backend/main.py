@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -17,7 +18,6 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Mount
 
 from backend.api.deps import ReadAuth
 from backend.api.errors import errors
@@ -132,17 +132,23 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return JSONResponse(status_code=422, content={"detail": [_error(error) for error in exc.errors()]})
 
 
-HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+def _documented_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods the OpenAPI document lists for the path: those of the most specific path
+    template matching it (the most literal text: /runs/track over /runs/{run_id})."""
+    matching = []
+    for template, operations in app.openapi()["paths"].items():
+        parts = re.split(r"(\{[^}]+\})", template)
+        if re.fullmatch("".join(".+" if part.startswith("{") else re.escape(part) for part in parts), path):
+            literal = sum(len(part) for part in parts if not part.startswith("{"))
+            matching.append((literal, sorted(method.upper() for method in operations)))
+    return max(matching)[1] if matching else []
 
 
 async def _method_not_allowed(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    """A 405 whose Allow header names every method the path answers. Without it the frontend's
-    mount at "/", which takes any path, answers a wrong method on an API path: Allow: GET, HEAD."""
-    routes = [route for route in request.app.router.routes if not isinstance(route, Mount)]
-    methods = [
-        method for method in HTTP_METHODS
-        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
-    ]  # fmt: skip
+    """A 405 whose Allow header names the methods the API documents for the path. Without it the
+    frontend's mount at "/", which takes any path, answers a wrong method on an API path with its
+    own Allow: GET, HEAD."""
+    methods = _documented_methods(request.app, request.scope["path"])
     headers = {**(exc.headers or {}), **({"Allow": ", ".join(methods)} if methods else {})}
     return JSONResponse({"detail": exc.detail}, status_code=405, headers=headers)
 
