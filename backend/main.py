@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -16,8 +17,10 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.api.deps import ReadAuth
+from backend.api.errors import errors
 from backend.api.routes import (
     artifacts,
     catalog,
@@ -129,6 +132,27 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return JSONResponse(status_code=422, content={"detail": [_error(error) for error in exc.errors()]})
 
 
+def _documented_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods the OpenAPI document lists for the path: those of the most specific path
+    template matching it (the most literal text: /runs/track over /runs/{run_id})."""
+    matching = []
+    for template, operations in app.openapi()["paths"].items():
+        parts = re.split(r"(\{[^}]+\})", template)
+        if re.fullmatch("".join(".+" if part.startswith("{") else re.escape(part) for part in parts), path):
+            literal = sum(len(part) for part in parts if not part.startswith("{"))
+            matching.append((literal, sorted(method.upper() for method in operations)))
+    return max(matching)[1] if matching else []
+
+
+async def _method_not_allowed(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """A 405 whose Allow header names the methods the API documents for the path. Without it the
+    frontend's mount at "/", which takes any path, answers a wrong method on an API path with its
+    own Allow: GET, HEAD."""
+    methods = _documented_methods(request.app, request.scope["path"])
+    headers = {**(exc.headers or {}), **({"Allow": ", ".join(methods)} if methods else {})}
+    return JSONResponse({"detail": exc.detail}, status_code=405, headers=headers)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = get_engine(settings)
@@ -160,6 +184,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.celery = create_celery(settings)
     app.state.hub = RunEventHub()
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(405, _method_not_allowed)
     app.add_middleware(SecurityHeaders)
     # Outside the routes, so an oversized body is refused before anything reads it.
     app.add_middleware(
@@ -196,8 +221,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runs, metrics, events, artifacts, checkpoints, compare, ui, catalog, presets, workers, health, studies, stats,
     )  # fmt: skip
     for module in routers:
-        app.include_router(module.router, prefix=API_PREFIX)
-    app.include_router(health.router)  # also at /health for load balancers and compose health checks
+        # What the middleware and the auth dependency can answer on any route (health takes no token).
+        refusals = errors(400, 403, 413) if module is health else errors(400, 401, 403, 413)
+        app.include_router(module.router, prefix=API_PREFIX, responses=refusals)
+    # Also at /health for load balancers and compose health checks.
+    app.include_router(health.router, responses=errors(400, 403, 413))
     app.include_router(ui.assets)  # /vendor/plotly-basic.min.js, for the frontend
     if FRONTEND_DIR.is_dir():
         app.mount("/", StaticFiles(directory=FRONTEND_DIR, html=True), name="frontend")

@@ -57,9 +57,9 @@ ReadAuth = Depends(require_read_token)
 
 # Ids fit the databases' 64-bit integers: a larger one is a 422, not a crash.
 MAX_ID = 2**63 - 1
-RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="The run's id")]
+RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="The run's id", examples=[1])]
 RunIdValue = Annotated[int, Field(ge=1, le=MAX_ID)]  # a run id in a query list
-StudyId = Annotated[int, Path(ge=1, le=MAX_ID, description="The study's id")]
+StudyId = Annotated[int, Path(ge=1, le=MAX_ID, description="The study's id", examples=[1])]
 Offset = Annotated[int, Query(ge=0, le=10**9, description="Rows to skip")]
 
 
@@ -105,6 +105,18 @@ def get_run_or_404(run_id: RunId, session: SessionDep) -> Run:
 
 
 RunDep = Annotated[Run, Depends(get_run_or_404)]
+
+
+# The selection of GET /compare, /compare/report and /stats. OpenAPI cannot say "one of these two
+# parameters": the descriptions do, and a request with neither is a 422.
+SelectedRunIds = Annotated[
+    list[RunIdValue] | None,
+    Query(
+        description="Runs to compare (repeat the parameter). Give run_id, group or both: with neither, a 422",
+        examples=[[1, 2]],
+    ),
+]
+SelectedGroup = Annotated[str | None, Query(max_length=200, description="Or every run of this group")]
 
 
 def selected_runs(session: Session, run_ids: list[int] | None, group: str | None, max_runs: int) -> list[Run]:

@@ -4,7 +4,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Bidirectional overrides and isolates: they make a name read otherwise than it is ("Trojan Source").
@@ -68,3 +68,9 @@ def json_within(*, max_bytes: int, max_depth: int) -> Callable[[Any], Any]:
         return value
 
     return check
+
+
+class ErrorDetail(BaseModel):
+    """Every refusal but a validation error (422): what went wrong, in words."""
+
+    detail: str | list[Any] = Field(examples=["run 7 not found"])

@@ -20,7 +20,10 @@ class MetricPointIn(TypedDict):
 
 
 class MetricBatch(TypedDict):
-    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+    __pydantic_config__ = ConfigDict(  # type: ignore[misc]
+        extra="forbid",
+        json_schema_extra={"examples": [{"attempt": 1, "points": [{"name": "val_loss", "step": 1, "value": 0.42}]}]},
+    )
     attempt: LeaseAttempt
     points: Annotated[list[MetricPointIn], Field(max_length=MAX_POINTS_PER_BATCH)]
 

@@ -1,5 +1,5 @@
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -9,8 +9,20 @@ from trainboard.limits import MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH, MAX_ENVIRONMEN
 from trainboard.spec import TrainSpec, defer_to_catalog_check
 
 
+# A spec the built-in zoo trains in seconds, without any download: the examples of the OpenAPI document.
+EXAMPLE_SPEC = {
+    "model": {"name": "mlp"},
+    "dataset": {"name": "synthetic_mnist"},
+    "epochs": 2,
+    "batch_size": 32,
+    "learning_rate": 0.1,
+}
+
+
 class RunCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "mlp baseline", "group": "mlp", "spec": EXAMPLE_SPEC}]}
+    )
 
     name: Label | None = Field(default=None, description="Defaults to '<model> on <dataset>'")
     group: Label | None = Field(default=None, description="Group or study the run belongs to")
@@ -86,7 +98,10 @@ class RunClaimed(RunPublic):
 class RunTrack(BaseModel):
     """A script creates its run (the Python client's `trainboard.init`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "my script", "group": "mlp", "config": {"lr": 0.01}}]},
+    )
 
     name: Label | None = Field(default=None, description="Defaults to 'script run'")
     group: Label | None = Field(default=None, description="Group, or the name of a study the run joins")
@@ -108,7 +123,7 @@ class RunTrack(BaseModel):
 class RunResume(BaseModel):
     """A script takes a new lease on its run (it restarted, or `trainboard sync` sends what it kept)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"host": "laptop"}]})
     host: str | None = Field(default=None, max_length=255)
 
 
@@ -130,15 +145,21 @@ class RunsPublic(BaseModel):
 class RunStart(BaseModel):
     """A worker claims a queued run."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"worker_host": "gpu-box"}]})
     worker_host: str = Field(min_length=1, max_length=255)
 
 
+# Stored in a 32-bit column: a larger count is a 422, not a database error.
+EpochsCompleted = Annotated[int | None, Field(ge=0, le=2**31 - 1)]
+
+
 class RunHeartbeat(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"attempt": 1, "epochs_completed": 1, "device_name": "cpu"}]}
+    )
     attempt: LeaseAttempt
     worker_host: str | None = Field(default=None, max_length=255)
-    epochs_completed: int | None = Field(default=None, ge=0)
+    epochs_completed: EpochsCompleted = None
     device_name: str | None = Field(default=None, max_length=255)
     environment: dict[str, Any] | None = None
     param_count: int | None = Field(default=None, ge=0, le=2**62, description="Parameters, measured by the worker")
@@ -148,7 +169,7 @@ class RunHeartbeat(BaseModel):
 class RunRelease(BaseModel):
     """A worker gives a running run back to the queue (it is shutting down); another resumes it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"attempt": 1, "reason": "shutdown"}]})
     attempt: LeaseAttempt
     reason: str | None = Field(default=None, max_length=500)
 
@@ -159,8 +180,10 @@ class RunHeartbeatReply(BaseModel):
 
 
 class RunFinish(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"attempt": 1, "status": "completed", "epochs_completed": 2}]}
+    )
     attempt: LeaseAttempt
     status: Literal["completed", "failed", "cancelled"]
     error: str | None = Field(default=None, max_length=20_000)
-    epochs_completed: int | None = Field(default=None, ge=0)
+    epochs_completed: EpochsCompleted = None

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from backend.models.run import RunStatus
 from backend.schemas.common import Label
+from backend.schemas.run import EXAMPLE_SPEC
 from trainboard.spec import TrainSpec, defer_to_catalog_check
 
 MAX_STUDY_RUNS = 1000
@@ -24,7 +25,12 @@ StudyStatus = Literal["empty", "queued", "running", "completed", "finished", "ca
 
 
 class StudyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [
+            {"name": "lr sweep", "base_spec": EXAMPLE_SPEC, "grid": {"learning_rate": [0.1, 0.01]}, "seeds": 2}
+        ]},
+    )  # fmt: skip
 
     name: Label = Field(description="Also the `group` of every run of the study; unique among studies")
     base_spec: TrainSpec = Field(description="The spec every run starts from")  # checked with the catalog
@@ -33,8 +39,8 @@ class StudyCreate(BaseModel):
         max_length=MAX_GRID_PATHS,
         description="Dotted spec path -> values; the study runs every combination (Cartesian product), "
         "in this order. A value of model, dataset, optimizer or scheduler replaces the whole entry "
-        '(a name or {"name": ..., options}); "model.norm" sets one option.',
-        examples=[{"model.norm": ["none", "batch", "group"], "optimizer": ["adam", "sgd"]}],
+        '(a name or {"name": ..., options}); "model.norm" sets one option: '
+        '{"model.norm": ["none", "batch", "group"], "optimizer": ["adam", "sgd"]}.',
     )
     seeds: int | list[int] = Field(
         default=3,
@@ -79,7 +85,7 @@ class StudyCreate(BaseModel):
 
 
 class StudyExtend(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"seeds": 2}]})
     seeds: int = Field(ge=1, le=MAX_SEEDS, description="How many more seeds per cell, continuing the numbers")
 
 

@@ -1,11 +1,17 @@
 """What a worker sends when it publishes its catalog, and what it is told back."""
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from trainboard.catalog import WorkerCatalog
 
 
 class WorkerPublish(WorkerCatalog):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {"name": "trainboard@box", "hostname": "box", "queues": ["trainboard"], "models": [], "datasets": []}
+        ]}
+    )  # fmt: skip
+
     stopping: bool = Field(default=False, description="The worker is shutting down")
 
 

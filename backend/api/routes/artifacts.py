@@ -5,18 +5,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import ReadAuth, RunDep, RunId, SettingsDep, WriteAuth
+from backend.api.errors import errors
 from backend.crud import runs as runs_crud
 from backend.crud.runs import InvalidTransition
 from backend.schemas.common import LeaseAttempt
 from backend.services import artifacts
 from trainboard.limits import MAX_ARTIFACT_BYTES
 
-router = APIRouter(prefix="/runs/{run_id}/artifacts", tags=["artifacts"])
+router = APIRouter(prefix="/runs/{run_id}/artifacts", tags=["artifacts"], responses=errors(404))
+ArtifactName = Annotated[str, Path(description="A path inside the run's folder", examples=["overlays/epoch-1.png"])]
 
 
 def _path(settings, run_id: int, name: str):
@@ -41,7 +43,7 @@ ARTIFACT_POLICY = "sandbox; default-src 'none'; img-src 'self' data:; style-src 
 
 
 @router.get("/{name:path}", dependencies=[ReadAuth], response_class=FileResponse)
-def read_artifact(run: RunDep, name: str, settings: SettingsDep) -> FileResponse:
+def read_artifact(run: RunDep, name: ArtifactName, settings: SettingsDep) -> FileResponse:
     path = _path(settings, run.id, name)
     if not path.is_file():
         raise HTTPException(status_code=404, detail=f"run {run.id} has no artifact {name!r}")
@@ -52,14 +54,14 @@ def read_artifact(run: RunDep, name: str, settings: SettingsDep) -> FileResponse
     )  # fmt: skip
 
 
-@router.put("/{name:path}", dependencies=[WriteAuth], status_code=201)
+@router.put("/{name:path}", dependencies=[WriteAuth], status_code=201, responses=errors(409))
 async def write_artifact(
     run_id: RunId,
-    name: str,
+    name: ArtifactName,
     request: Request,
     run: RunDep,
     settings: SettingsDep,
-    attempt: Annotated[LeaseAttempt, Query(description="The uploader's lease, as for metric points")],
+    attempt: Annotated[LeaseAttempt, Query(description="The uploader's lease, as for metric points", examples=[1])],
 ) -> dict:
     """Store the request body as artifact `name` (replacing any earlier one). 409, and nothing
     stored, when the run is not running or the attempt lost its lease."""

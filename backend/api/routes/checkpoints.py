@@ -5,6 +5,7 @@ stored apart from the artifacts (backend/services/checkpoints.py), which no publ
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request
@@ -12,22 +13,20 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import RunDep, SettingsDep, WriteAuth
+from backend.api.errors import errors
 from backend.crud import runs as runs_crud
 from backend.crud.runs import InvalidTransition
 from backend.schemas.common import LeaseAttempt
 from backend.services import checkpoints
 
-router = APIRouter(prefix="/runs/{run_id}/checkpoints", tags=["checkpoints"])
+router = APIRouter(prefix="/runs/{run_id}/checkpoints", tags=["checkpoints"], responses=errors(404, 409))
 
 CheckpointName = Annotated[
-    str, Path(pattern=checkpoints.NAME_PATTERN, description="A file name ending in .pt, e.g. last.pt")
+    str, Path(pattern=checkpoints.NAME_PATTERN, description="A file name ending in .pt", examples=["last.pt"])
 ]
-Attempt = Annotated[LeaseAttempt, Query(description="The worker's lease, as for metric points")]
-REFUSALS = {
-    404: {"description": "No such run, or no such checkpoint"},
-    409: {"description": "The run is not running, or this attempt does not hold its lease"},
-}
+Attempt = Annotated[LeaseAttempt, Query(description="The worker's lease, as for metric points", examples=[1])]
 CHECKSUM_HEADER = "X-Checksum-Sha256"
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 def _unprocessable(loc: list[str], message: str) -> HTTPException:
@@ -50,12 +49,7 @@ def _check_lease_now(request: Request, run_id: int, attempt: int) -> None:
         _check_lease(run, attempt)
 
 
-@router.put(
-    "/{name}",
-    dependencies=[WriteAuth],
-    status_code=201,
-    responses={**REFUSALS, 413: {"description": "Larger than TRAINBOARD_MAX_CHECKPOINT_BYTES"}},
-)
+@router.put("/{name}", dependencies=[WriteAuth], status_code=201)
 async def write_checkpoint(
     name: CheckpointName,
     request: Request,
@@ -63,7 +57,8 @@ async def write_checkpoint(
     settings: SettingsDep,
     attempt: Attempt,
     x_checksum_sha256: Annotated[
-        str, Header(pattern=checkpoints.SHA256_PATTERN, description="The body's SHA-256, in hex")
+        str,  # the example: an empty body's
+        Header(pattern=checkpoints.SHA256_PATTERN, description="The body's SHA-256, in hex", examples=[EMPTY_SHA256]),
     ],
 ) -> dict:
     """Store the request body as checkpoint `name`, replacing the previous one only once the whole
@@ -99,7 +94,6 @@ async def write_checkpoint(
     dependencies=[WriteAuth],
     response_class=StreamingResponse,
     responses={
-        **REFUSALS,
         200: {
             "content": {"application/octet-stream": {}},
             "description": f"The checkpoint; {CHECKSUM_HEADER} gives its SHA-256",

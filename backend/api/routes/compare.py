@@ -15,7 +15,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
-from backend.api.deps import GroupBy, ReadAuth, RunIdValue, SessionDep, selected_runs
+from backend.api.deps import GroupBy, ReadAuth, SelectedGroup, SelectedRunIds, SessionDep, selected_runs
+from backend.api.errors import errors
 from backend.api.routes.runs import with_summaries
 from backend.crud import metrics as metrics_crud
 from backend.schemas.compare import Comparison
@@ -108,12 +109,12 @@ def time_origins(session: Session, runs: list[Run], public: list[RunPublic]) -> 
     return origins
 
 
-@router.get("", dependencies=[ReadAuth], response_model=Comparison)
+@router.get("", dependencies=[ReadAuth], response_model=Comparison, responses=errors(404))
 def compare(
     request: Request,
     session: SessionDep,
-    run_id: Annotated[list[RunIdValue] | None, Query(description="Runs to compare (repeat the parameter)")] = None,
-    group: Annotated[str | None, Query(max_length=200, description="Or every run of this group")] = None,
+    run_id: SelectedRunIds = None,
+    group: SelectedGroup = None,
     metric: Annotated[list[str] | None, Query(description="Only these metrics (default: all)")] = None,
     group_by: GroupBy = (),
     max_points: Annotated[

@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from sse_starlette.sse import EventSourceResponse
 
 from backend.api.deps import HubDep, ReadAuth, RunId
+from backend.api.errors import errors
 from backend.crud import metrics as metrics_crud
 from backend.crud import runs as runs_crud
 from backend.models import RunStatus
@@ -20,7 +21,7 @@ from backend.services.routing import with_reasons
 
 MAX_EVENT_ID = 2**63 - 1  # a metric point's id: the largest integer both stores keep
 
-router = APIRouter(prefix="/runs/{run_id}/events", tags=["events"])
+router = APIRouter(prefix="/runs/{run_id}/events", tags=["events"], responses=errors(404))
 
 # A stream re-reads the database this often even without a wake-up (writes from another process).
 RECHECK_SECONDS = 2.0

@@ -7,16 +7,17 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from backend.api.deps import HubDep, ReadAuth, RunDep, SessionDep, SettingsDep, WriteAuth
+from backend.api.errors import errors
 from backend.crud import metrics as metrics_crud
 from backend.crud import runs as runs_crud
 from backend.crud.runs import InvalidTransition
 from trainboard.limits import MAX_STEP
 from backend.schemas.metric import MetricBatch, MetricBatchResult, MetricPointPublic, MetricSeries
 
-router = APIRouter(prefix="/runs/{run_id}/metrics", tags=["metrics"])
+router = APIRouter(prefix="/runs/{run_id}/metrics", tags=["metrics"], responses=errors(404))
 
 
-@router.post("", dependencies=[WriteAuth])
+@router.post("", dependencies=[WriteAuth], responses=errors(409))
 def add_metrics(
     run: RunDep, batch: MetricBatch, session: SessionDep, hub: HubDep, settings: SettingsDep
 ) -> MetricBatchResult:

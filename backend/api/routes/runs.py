@@ -23,6 +23,7 @@ from backend.api.deps import (
     SettingsDep,
     WriteAuth,
 )
+from backend.api.errors import errors
 from backend.crud import metrics as metrics_crud
 from backend.crud import runs as runs_crud
 from backend.crud import studies as studies_crud
@@ -79,7 +80,7 @@ def with_summaries(session: Session, runs: list[Run]) -> list[RunPublic]:
     return public
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[WriteAuth])
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[WriteAuth], responses=errors(503))
 def create_run(run_in: RunCreate, session: SessionDep, celery: CeleryDep, settings: SettingsDep) -> RunPublic:
     """Validate the spec against what the workers offer, store and commit the run, then queue it
     where only workers with its model and dataset take it. Any bad value is a 422 naming the
@@ -187,7 +188,7 @@ def track_run(
     return _tracked(session, settings, run, created=True)
 
 
-@router.post("/{run_id}/resume", dependencies=[WriteAuth])
+@router.post("/{run_id}/resume", dependencies=[WriteAuth], responses=errors(404, 409))
 def resume_run(run_id: RunId, body: RunResume, session: SessionDep, hub: HubDep, settings: SettingsDep) -> RunTracked:
     """A script run's script takes a new lease (`attempt`), whatever the run's status: it runs
     again, and `last_step` says where the script's step numbering carries on. 409 for a worker run."""
@@ -203,13 +204,13 @@ def resume_run(run_id: RunId, body: RunResume, session: SessionDep, hub: HubDep,
     return _tracked(session, settings, run, created=False)
 
 
-@router.get("/{run_id}", dependencies=[ReadAuth])
+@router.get("/{run_id}", dependencies=[ReadAuth], responses=errors(404))
 def read_run(run: RunDep, session: SessionDep, settings: SettingsDep) -> RunPublic:
     """The run, with its metrics' summary and, queued, why no online worker takes it (if none can)."""
     return with_reasons(session, settings, [run], with_summaries(session, [run]))[0]
 
 
-@router.post("/{run_id}/cancel", dependencies=[WriteAuth])
+@router.post("/{run_id}/cancel", dependencies=[WriteAuth], responses=errors(404, 409))
 def cancel_run(run: RunDep, session: SessionDep, hub: HubDep) -> RunPublic:
     """A queued run is cancelled at once; a running one stops at its next batch and is then cancelled."""
     try:
@@ -219,7 +220,9 @@ def cancel_run(run: RunDep, session: SessionDep, hub: HubDep) -> RunPublic:
     return _commit_and_notify(session, hub, run)
 
 
-@router.delete("/{run_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[WriteAuth])
+@router.delete(
+    "/{run_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[WriteAuth], responses=errors(404, 409)
+)
 def delete_run(run: RunDep, session: SessionDep, hub: HubDep, settings: SettingsDep) -> Response:
     """Delete a run that is not running, with its metrics and artifacts."""
     try:
@@ -235,7 +238,7 @@ def delete_run(run: RunDep, session: SessionDep, hub: HubDep, settings: Settings
 # Life-cycle reports: what a worker, or a script reporting on its own run, sends.
 
 
-@router.post("/{run_id}/start", dependencies=[WriteAuth])
+@router.post("/{run_id}/start", dependencies=[WriteAuth], responses=errors(404, 409))
 def start_run(run_id: RunId, body: RunStart, session: SessionDep, hub: HubDep, settings: SettingsDep) -> RunClaimed:
     """Claim a queued run for training (409 if it is cancelled, finished or held by a live worker).
     The reply's `attempt` is the worker's lease, sent with every later report, and its
@@ -256,7 +259,7 @@ def start_run(run_id: RunId, body: RunStart, session: SessionDep, hub: HubDep, s
     return RunClaimed(**public.model_dump(), heartbeat_seconds=settings.heartbeat_seconds)
 
 
-@router.post("/{run_id}/heartbeat", dependencies=[WriteAuth])
+@router.post("/{run_id}/heartbeat", dependencies=[WriteAuth], responses=errors(404, 409))
 def heartbeat(run: RunDep, body: RunHeartbeat, session: SessionDep, hub: HubDep) -> RunHeartbeatReply:
     """Record that the run is alive; the reply says whether it should stop. 409 when the
     sender's attempt lost its lease (the run was handed to another worker)."""
@@ -280,7 +283,7 @@ def heartbeat(run: RunDep, body: RunHeartbeat, session: SessionDep, hub: HubDep)
     return RunHeartbeatReply(status=RunStatus(run.status), cancel_requested=stop)
 
 
-@router.post("/{run_id}/finish", dependencies=[WriteAuth])
+@router.post("/{run_id}/finish", dependencies=[WriteAuth], responses=errors(404, 409))
 def finish_run(run: RunDep, body: RunFinish, session: SessionDep, hub: HubDep) -> RunPublic:
     try:
         runs_crud.check_lease(run, body.attempt)
@@ -292,7 +295,7 @@ def finish_run(run: RunDep, body: RunFinish, session: SessionDep, hub: HubDep) -
     return _commit_and_notify(session, hub, run)
 
 
-@router.post("/{run_id}/release", dependencies=[WriteAuth])
+@router.post("/{run_id}/release", dependencies=[WriteAuth], responses=errors(404, 409))
 def release_run(run: RunDep, body: RunRelease, session: SessionDep, hub: HubDep, celery: CeleryDep) -> RunPublic:
     """Give a running run back to the queue (its worker is shutting down): it is queued again at
     once and resumed by the next free worker from its last checkpoint."""

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from backend.api.deps import GroupBy, ReadAuth, RunIdValue, SessionDep, selected_runs
+from backend.api.deps import GroupBy, ReadAuth, SelectedGroup, SelectedRunIds, SessionDep, selected_runs
+from backend.api.errors import errors
 from backend.schemas.stats import CiMethod, Pairs, StatsOptions, StatsPublic, Summary, TestName
 from backend.services import study_stats as stats_service
 from backend.services.study_stats import StatsRefused
@@ -62,12 +63,12 @@ def refused(exc: StatsRefused) -> HTTPException:
     return HTTPException(status_code=422, detail=[{"type": "value_error", "loc": exc.loc, "msg": str(exc)}])
 
 
-@router.get("", dependencies=[ReadAuth])
+@router.get("", dependencies=[ReadAuth], responses=errors(404))
 def runs_stats(
     session: SessionDep,
     options: StatsOptionsDep,
-    run_id: Annotated[list[RunIdValue] | None, Query(description="Runs to compare (repeat the parameter)")] = None,
-    group: Annotated[str | None, Query(max_length=200, description="Or every run of this group")] = None,
+    run_id: SelectedRunIds = None,
+    group: SelectedGroup = None,
 ) -> StatsPublic:
     """Describe, rank and compare groups of any runs. Groups are the runs' `group` by default;
     group_by=cell or a spec path (model.norm, optimizer.name...) regroups them."""

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 
 from backend.api.deps import CeleryDep, HubDep, Offset, ReadAuth, SessionDep, SettingsDep, StudyId, WriteAuth
+from backend.api.errors import errors
 from backend.api.routes.stats import StatsOptionsDep, refused
 from backend.crud import studies as studies_crud
 from backend.crud.runs import InvalidTransition
@@ -34,7 +35,7 @@ def get_study_or_404(study_id: StudyId, session: SessionDep) -> Study:
 StudyDep = Annotated[Study, Depends(get_study_or_404)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[WriteAuth])
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[WriteAuth], responses=errors(409, 503))
 def create_study(study_in: StudyCreate, session: SessionDep, celery: CeleryDep, settings: SettingsDep) -> StudyPublic:
     """Expand the grid, validate every run's spec, store the study and all its runs in one
     transaction, then queue them. A bad grid value is a 422 naming its path and index
@@ -63,13 +64,13 @@ def list_studies(
     return StudiesPublic(data=studies.summaries(session=session, studies=found), count=total)
 
 
-@router.get("/{study_id}", dependencies=[ReadAuth])
+@router.get("/{study_id}", dependencies=[ReadAuth], responses=errors(404))
 def read_study(study: StudyDep, session: SessionDep) -> StudyPublic:
     """The study: its base spec, grid, seeds, progress, and each cell with its runs."""
     return studies.detail(session=session, study=study)
 
 
-@router.post("/{study_id}/extend", dependencies=[WriteAuth])
+@router.post("/{study_id}/extend", dependencies=[WriteAuth], responses=errors(404, 503))
 def extend_study(
     study: StudyDep, body: StudyExtend, session: SessionDep, celery: CeleryDep, settings: SettingsDep
 ) -> StudyPublic:
@@ -84,7 +85,7 @@ def extend_study(
     return studies.detail(session=session, study=study)
 
 
-@router.post("/{study_id}/cancel", dependencies=[WriteAuth])
+@router.post("/{study_id}/cancel", dependencies=[WriteAuth], responses=errors(404))
 def cancel_study(study: StudyDep, session: SessionDep, hub: HubDep) -> StudyPublic:
     """Cancel every queued run of the study at once; every running one stops at its next batch."""
     for run in studies.cancel_study(session=session, study=study):
@@ -92,7 +93,9 @@ def cancel_study(study: StudyDep, session: SessionDep, hub: HubDep) -> StudyPubl
     return studies.detail(session=session, study=study)
 
 
-@router.delete("/{study_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[WriteAuth])
+@router.delete(
+    "/{study_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[WriteAuth], responses=errors(404, 409)
+)
 def delete_study(study: StudyDep, session: SessionDep, hub: HubDep, settings: SettingsDep) -> Response:
     """Delete a study with nothing running, with all its runs, their metrics and artifacts."""
     try:
@@ -105,7 +108,7 @@ def delete_study(study: StudyDep, session: SessionDep, hub: HubDep, settings: Se
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{study_id}/stats", dependencies=[ReadAuth])
+@router.get("/{study_id}/stats", dependencies=[ReadAuth], responses=errors(404))
 def study_stats(study: StudyDep, session: SessionDep, options: StatsOptionsDep) -> StatsPublic:
     """Each cell's runs described (n, mean, median, std, min, max, CI of the mean), the cells
     ranked, every pair compared (p-value, Holm-adjusted p, Cliff's delta, Cohen's d, winner), and

@@ -16,7 +16,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field
 
-from backend.api.deps import GroupBy, ReadAuth, SessionDep
+from backend.api.deps import GroupBy, ReadAuth, SelectedGroup, SelectedRunIds, SessionDep
+from backend.api.errors import errors
 from backend.api.routes.compare import comparison_data
 from backend.crud import runs as runs_crud
 from backend.schemas.compare import Comparison
@@ -73,11 +74,11 @@ def _file_stem(group: str | None, run_ids: list[int] | None) -> str:
     return f"trainboard-{stem}"
 
 
-@router.get("/report", dependencies=[ReadAuth], response_class=Response)
+@router.get("/report", dependencies=[ReadAuth], response_class=Response, responses=errors(404))
 def comparison_report(
     session: SessionDep,
-    run_id: Annotated[list[RunId] | None, Query(description="Runs to compare (repeat the parameter)")] = None,
-    group: Annotated[str | None, Query(max_length=200, description="Or every run of this group")] = None,
+    run_id: SelectedRunIds = None,
+    group: SelectedGroup = None,
     metric: Annotated[str | None, Query(max_length=100, description="Metric of the main chart")] = None,
     x: Annotated[Literal["epoch", "time"], Query(description="Epochs, or seconds since each run started")] = "epoch",
     group_by: GroupBy = (),
