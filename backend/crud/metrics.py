@@ -6,7 +6,7 @@ import math
 import time
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import and_, bindparam, case, func, or_, select, text, tuple_
+from sqlalchemy import Integer, String, and_, bindparam, case, column, func, or_, select, text, values
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -269,8 +269,15 @@ def values_at_steps(
     keys = [(run_id, name, steps[run_id]) for run_id, name in session.execute(reported)]
     if not keys:
         return {}
-    query = select(MetricPoint.run_id, MetricPoint.name, MetricPoint.value).where(
-        tuple_(MetricPoint.run_id, MetricPoint.name, MetricPoint.step).in_(keys)
+    # A join with the keys as a VALUES common table: each is looked up in the (run, name, step) index on
+    # both stores (SQLite scans every point of the runs for a row-value IN list: 200 ms at 1e6).
+    wanted = values(
+        column("run_id", Integer), column("name", String), column("step", Integer), name="wanted"
+    ).data(keys).cte("wanted")
+    query = select(MetricPoint.run_id, MetricPoint.name, MetricPoint.value).join(
+        wanted,
+        (MetricPoint.run_id == wanted.c.run_id) & (MetricPoint.name == wanted.c.name)
+        & (MetricPoint.step == wanted.c.step),
     )
     found: dict[int, dict[str, float | None]] = {}
     for run_id, name, value in session.execute(query):
