@@ -92,3 +92,16 @@ def test_early_stopping_watches_the_validation_loss_by_default(tmp_path):
     losses = [m["val_loss"] for _, m in recorder.epochs]
     best = losses.index(min(losses)) + 1
     assert result.epochs_completed == best + 2  # two epochs without a lower validation loss
+
+
+def test_without_a_validation_split_early_stopping_watches_the_test_loss(tmp_path):
+    # early_stopping={} with val_fraction 0 is accepted (the rule names no val_* metric) and stops on test_loss
+    spec = make_spec(epochs=40, learning_rate=2.0, early_stopping={"patience": 2}, val_fraction=0.0,
+                     model={"name": "mlp", "hidden_sizes": [16]},
+                     dataset={"name": "synthetic_mnist", "num_train": 200, "num_test": 40, "noise": 4.0})
+    recorder = Recorder()
+    result = train(spec, recorder, data_dir=tmp_path)
+    assert not any(name.startswith("val_") for _, metrics in recorder.epochs for name in metrics)
+    assert result.stopped_early and result.epochs_completed < 40
+    losses = [m["test_loss"] for _, m in recorder.epochs]
+    assert result.epochs_completed == losses.index(min(losses)) + 1 + 2
