@@ -190,6 +190,9 @@ def _report_end(reporter: Reporter, callback: ReportingCallback, status: str, er
         log.warning("run %s: results refused, lease lost: %s", reporter.run_id, exc.detail)
         return "lease lost"
     if status == "released":
+        # No heartbeat may reach the API after the handback: one in flight would take the run back
+        # from the queue (a heartbeat of the lease's attempt revives a queued run given up for lost).
+        callback.close()
         reporter.release("worker shutting down")  # resumed elsewhere from the last checkpoint
     else:
         reporter.finish(status, error=error, epochs_completed=callback.epochs_completed)
