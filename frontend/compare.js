@@ -8,7 +8,7 @@
 import { ApiError, download, errorText, getJSON, query } from "./api.js";
 import { comparisonCurves, exportCSV } from "./compare-curves.js";
 import { loadStats } from "./compare-stats.js";
-import { $, clear, el, fmtMetric, fmtNumber, plotlyText, statusBadge, toast } from "./dom.js";
+import { $, afterPaint, clear, el, fmtMetric, fmtNumber, plotlyText, statusBadge, toast } from "./dom.js";
 import { band, color, draw, exportButtons, layout, line, loadPlotly } from "./charts.js";
 import { isScript, recipe, recipeValue, specFields, valueLabel } from "./specs.js";
 import { allMetrics, direction, headline, metricLabel, resultMetrics, selectedCaption, summarize } from "./stats.js";
@@ -21,8 +21,12 @@ const BAND_TEXT = { std: "mean ± std", ci: "mean ± 95% CI", none: "mean" };
 let view = readView();
 let data = null; // {runs, series (of the metric shown, thinned), metrics, time_origins, seconds_per_epoch, group_by, groups}
 let timer = null;
+let rendered = 0; // renders so far: a deferred part of an older one is dropped
 // Beyond this many curves or points, lines without markers (a marker is an SVG node per point).
 const MARKERS_UP_TO = { curves: 20, points: 8000 };
+// Beyond this many curves, no legend (a hundred names do not fit beside a chart; each line's
+// hover names its run).
+const LEGEND_UP_TO = 30;
 
 function readView() {
   const params = new URLSearchParams(location.search);
@@ -214,12 +218,18 @@ function render() {
   const groups = data.groups.map((group) => ({ label: group.label, runs: group.run_ids.map((id) => byId.get(id)) }));
   const rows = summarize(groups, data.series, metrics, data.seconds_per_epoch);
   renderMain(metric);
-  renderSummary(rows, metrics);
-  renderArchitecture(rows, metric);
-  renderEpochTime(rows);
-  renderRuns();
-  const selection = view.group !== null && !view.runIds.length ? { group: view.group } : { run_id: runs.map((r) => r.id) };
-  loadStats(selection, data.group_by, metric);
+  // The main chart on screen first; the tables and the other charts (a hundred runs' bars and
+  // points take Plotly as long again) right after it is painted.
+  const current = ++rendered;
+  afterPaint(() => {
+    if (current !== rendered) return;
+    renderSummary(rows, metrics);
+    renderArchitecture(rows, metric);
+    renderEpochTime(rows);
+    renderRuns();
+    const selection = view.group !== null && !view.runIds.length ? { group: view.group } : { run_id: runs.map((r) => r.id) };
+    loadStats(selection, data.group_by, metric);
+  });
 }
 
 function renderMain(metric) {
@@ -256,14 +266,17 @@ function renderMain(metric) {
     xaxis: { ...base.xaxis, ...(view.x === "epoch" && lastEpoch <= 20 ? { dtick: 1 } : {}) },
     yaxis: { ...base.yaxis, ...(metric.includes("accuracy") ? { tickformat: ".0%" } : {}), ...(metric === "lr" ? { type: "log" } : {}) },
     margin: { l: 64, r: 16, t: 16, b: 48 },
+    showlegend: plotted.length <= LEGEND_UP_TO,
     annotations: traces.length ? [] : [{ text: `no run reported ${metricLabel(metric)} yet`, showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5, font: { color: "#94a3b8" } }],
   });
   $("#chart-main").dataset.traces = String(traces.length);
+  performance.mark("compare:main-chart-drawn"); // what bench/compare_scale.py times
   $("#main-title").textContent = `${metricLabel(metric)} vs ${view.x === "epoch" ? step : "relative time"}`
     + (grouped ? ` · ${BAND_TEXT[view.band]} by ${data.group_by.join(", ")}` : "");
   $("#main-note").textContent = grouped
     ? `Each line is the mean over the runs of a group at each ${step}; the shaded band is ${view.band === "ci" ? "the 95% confidence interval of the mean (Student t)" : view.band === "std" ? "± one standard deviation" : "off"}.`
     : `Each line is one run. Group by a ${words().recipe} field to see means and bands across seeds.`;
+  if (plotted.length > LEGEND_UP_TO) $("#main-note").textContent += ` No legend for ${plotted.length} lines: hover a line for its name.`;
 }
 
 // "94.75% ± 3.89%", "0.4672 ± 0.088": the spread with two significant digits unless it is a percentage.

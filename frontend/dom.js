@@ -33,6 +33,10 @@ export function clear(node, ...children) {
 
 export const $ = (selector, root = document) => root.querySelector(selector);
 
+// Runs fn once the browser has painted what the page holds now: what a user looks at first is on
+// screen before the rest of the page is built.
+export const afterPaint = (fn) => requestAnimationFrame(() => setTimeout(fn, 0));
+
 // Text for a Plotly label (trace name, hover text, annotation): Plotly reads <b>, <br>, <a> and
 // entities in labels, so the characters that start markup become entities, shown literally.
 export function plotlyText(value) {

@@ -108,3 +108,23 @@ def test_long_runs_are_drawn_thinned_with_their_exact_best_and_exported_whole(pa
         page.locator("#export-csv").click()
     table = list(csv.DictReader(io.StringIO(csv_download.value.path().read_text())))
     assert len(table) == 2 * steps  # every point, not the chart's
+
+
+def test_many_runs_are_drawn_without_a_legend_and_named_on_hover(page, stack):
+    """31 runs: a legend of 31 names would cover the chart; none is drawn, the note says why, each
+    curve still carries its run's name (its hover), and the summary table lists every run."""
+    with httpx.Client(base_url=f"{stack.api_url}/api/v1", timeout=60) as api:
+        for index in range(31):
+            body = {"name": f"many {index}", "group": "many runs", "config": {"seed": index}}
+            run = api.post("/runs/track", json=body).raise_for_status().json()
+            points = [{"name": "test_accuracy", "step": s, "value": 0.5 + index / 100 + s / 1000} for s in range(1, 6)]
+            api.post(f"/runs/{run['id']}/metrics", json={"attempt": 1, "points": points}).raise_for_status()
+            api.post(f"/runs/{run['id']}/finish", json={"attempt": 1, "status": "completed"}).raise_for_status()
+
+    page.goto("/compare.html?group=many+runs")
+    page.locator("#summary tbody tr").first.wait_for()
+    names = page.evaluate("document.getElementById('chart-main').data.map((t) => t.name)")
+    assert sorted(names) == sorted(f"many {index}" for index in range(31))
+    assert page.locator("#chart-main .legendtext").count() == 0
+    assert "No legend for 31 lines: hover a line for its name." in page.locator("#main-note").inner_text()
+    assert page.locator("#summary tbody tr").count() == 31
