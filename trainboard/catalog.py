@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import jsonschema
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
+from trainboard.model_budget import over_budget, parameter_floor
 from trainboard.spec import EntryChoice, TrainSpec, rule_problems
 from trainboard.spec_paths import NAMED_FIELDS, name_shorthand
 
@@ -271,10 +272,17 @@ def _untagged(loc: list[Any], raw: Any) -> list[Any]:
     return loc
 
 
-def check_spec(raw: Any, models: Mapping[str, ModelInfo], datasets: Mapping[str, DatasetInfo]) -> TrainSpec:
+def check_spec(
+    raw: Any,
+    models: Mapping[str, ModelInfo],
+    datasets: Mapping[str, DatasetInfo],
+    *,
+    max_parameters: int | None = None,
+) -> TrainSpec:
     """The spec, validated and with every option's default filled in; raises `SpecInvalid` with
     every problem found, in the spec's field order: the fields of the spec, the options of its
-    model and dataset against the published schemas, then what they cannot do together."""
+    model and dataset against the published schemas, then what they cannot do together, then a
+    model whose options prove it over `max_parameters` (trainboard/model_budget.py)."""
     errors: list[dict[str, Any]] = _nul_characters(raw, [])
     spec = None
     try:
@@ -297,4 +305,9 @@ def check_spec(raw: Any, models: Mapping[str, ModelInfo], datasets: Mapping[str,
     problems = rule_problems(spec, model_task=model.task, framework=model.framework, dataset_task=dataset.task)
     if problems:
         raise SpecInvalid(problems)
+    options = spec.model.model_dump()
+    floor, named = parameter_floor(options, model.options_schema)
+    if max_parameters is not None and floor > max_parameters:
+        message = over_budget(spec.model.name, floor, max_parameters, options, at_least=True)
+        raise SpecInvalid([_error(["model", named[0]], message, "parameter_budget")])
     return spec

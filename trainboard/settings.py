@@ -15,6 +15,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from trainboard.model_budget import DEFAULT_MAX_PARAMETERS
+
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 # `embedded+sqlite:///path`: kombu's SQLAlchemy transport, tuned (worker/celery_app.py).
 EMBEDDED_BROKER_SCHEME = "embedded"
@@ -46,6 +48,9 @@ class Settings(BaseSettings):
     # Metric points one run may hold (all metrics together): a batch that would take a run beyond it
     # is refused whole with 413, so that no run grows past what its charts and summaries can serve.
     max_points_per_run: int = Field(default=2_000_000, ge=1)
+    # Parameters a run's model may have (trainboard/model_budget.py): a larger one is a 422 when its
+    # options prove it, else the worker fails the run before allocating it. Handed to workers with the claim.
+    max_model_parameters: int = Field(default=DEFAULT_MAX_PARAMETERS, ge=1)
     host: str = "127.0.0.1"
     port: int = 8000
     # The API's value rules: it hands it to each worker with the claim (a worker's own is not read).

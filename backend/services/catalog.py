@@ -40,10 +40,11 @@ class Catalog:
     datasets: dict[str, DatasetInfo] = field(default_factory=dict)
     offered_by: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # ("model", name) -> workers
     sources: list[tuple[Worker, WorkerCatalog]] = field(default_factory=list)  # the workers, newest first
+    max_model_parameters: int | None = None  # the server's parameter budget (trainboard/model_budget.py)
 
     def check(self, raw: Any) -> TrainSpec:
         """The spec validated against what the workers offer (raises trainboard.catalog.SpecInvalid)."""
-        return check_spec(raw, self.models, self.datasets)
+        return check_spec(raw, self.models, self.datasets, max_parameters=self.max_model_parameters)
 
     def queue_of(self, spec: TrainSpec) -> str:
         """Where only workers with the run's model and dataset take it, and, for `cuda`, a GPU."""
@@ -80,7 +81,7 @@ def current_catalog(session: Session, settings: Settings) -> Catalog:
     """What the workers seen within `catalog_ttl_seconds` offer; for a name offered by several
     workers, the entry of the most recently seen one (its schema is the one enforced)."""
     since = utcnow() - timedelta(seconds=settings.catalog_ttl_seconds)
-    catalog = Catalog()
+    catalog = Catalog(max_model_parameters=settings.max_model_parameters)
     for worker in workers_crud.recent_workers(session=session, since=since):
         published = _parsed(worker)
         for kind, entries, target in (("model", published.models, catalog.models),

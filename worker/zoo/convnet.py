@@ -34,6 +34,7 @@ from worker.zoo.common import (
     check_input_shape,
     conv_norm_act,
 )
+from trainboard.model_budget import LAYER_WIDTHS
 from trainboard.plugins import ModelOptions, register_model
 
 
@@ -44,6 +45,7 @@ class ConvNetOptions(ModelOptions):
         min_length=1,
         max_length=6,
         description="Channels of each stage (two 3x3 convolutions, then a 2x2 max-pool)",
+        json_schema_extra=LAYER_WIDTHS,
     )
     norm: Norm = "none"
     num_groups: NumGroups = DEFAULT_NUM_GROUPS

@@ -9,6 +9,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from trainboard.model_budget import LAYER_WIDTHS
 from trainboard.plugins import ModelOptions, register_model
 
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "elu": nn.ELU, "tanh": nn.Tanh}
@@ -17,7 +18,11 @@ ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "elu": nn.ELU, "tanh": nn
 class MlpOptions(ModelOptions):
     name: Literal["mlp"] = "mlp"
     hidden_sizes: list[Annotated[int, Field(ge=1, le=65536)]] = Field(
-        default=[128, 64], min_length=1, max_length=16, description="Width of each hidden layer"
+        default=[128, 64],
+        min_length=1,
+        max_length=16,
+        description="Width of each hidden layer",
+        json_schema_extra=LAYER_WIDTHS,
     )
     activation: Literal["sigmoid", "relu", "elu", "tanh"] = Field(default="sigmoid")
     weight_init: Literal["default", "xavier", "normal"] = Field(

@@ -20,6 +20,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field
 
+from trainboard.model_budget import LAYER_WIDTHS
 from trainboard.plugins import ModelOptions, register_model
 
 
@@ -293,7 +294,11 @@ class NumpyMLP:
 class MlpNumpyOptions(ModelOptions):
     name: Literal["mlp_numpy"] = "mlp_numpy"
     hidden_sizes: list[Annotated[int, Field(ge=1, le=65536)]] = Field(
-        default=[128, 64], min_length=1, max_length=16, description="Width of each hidden layer"
+        default=[128, 64],
+        min_length=1,
+        max_length=16,
+        description="Width of each hidden layer",
+        json_schema_extra=LAYER_WIDTHS,
     )
     activation: Literal["sigmoid", "relu", "elu", "tanh"] = Field(default="sigmoid")
     weight_init: Literal["default", "xavier", "normal"] = Field(

@@ -17,6 +17,7 @@ from pydantic import Field
 from torch import nn
 
 from worker.zoo.common import Activation, Dropout, activation_layer, check_input_shape, conv_norm_act
+from trainboard.model_budget import LAYER_WIDTHS
 from trainboard.plugins import ModelOptions, register_model
 
 HIDDEN_FEATURES = 512  # input features of the last linear layer, fixed by the study
@@ -32,6 +33,7 @@ class TrafficSignCnnOptions(ModelOptions):
         min_length=1,
         max_length=5,
         description="Channels of each stage (two 3x3 convolutions, then a 2x2 max-pool)",
+        json_schema_extra=LAYER_WIDTHS,
     )
 
 
