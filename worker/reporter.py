@@ -52,6 +52,7 @@ class Reporter:
         self.run_id = run_id
         self.attempt: int | None = None
         self.heartbeat_seconds: float | None = None  # the API's interval, given with the claim
+        self.max_model_parameters: int | None = None  # the API's parameter budget, given with the claim
         self.worker_host: str | None = None
         self._client = httpx.Client(base_url=f"{api_url.rstrip('/')}/api/v1", headers=headers, timeout=timeout)
         self._pending: list[dict[str, Any]] = []
@@ -105,6 +106,7 @@ class Reporter:
         run = self._request("POST", "/start", {"worker_host": worker_host}).json()
         self.attempt = run["attempt"]  # the lease: sent with every later report
         self.heartbeat_seconds = float(run["heartbeat_seconds"])  # the API judges runs lost by it
+        self.max_model_parameters = int(run["max_model_parameters"])  # the API's budget rules here too
         return run
 
     def add_points(self, step: int, metrics: dict[str, float], wall_time: float | None = None) -> None:

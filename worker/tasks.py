@@ -115,7 +115,7 @@ def train_run(self, run_id: int) -> str:
     from trainboard.plugins import load_plugins
     from worker.engine import checkpoints
     from worker.engine.loop import TrainingCancelled, TrainingDiverged, train
-    from worker.engine.model_stats import ModelMisfit, model_size
+    from worker.engine.model_stats import ModelMisfit, check_budget, model_size
     from worker.engine.spec import EngineSpec
 
     load_plugins()
@@ -141,8 +141,11 @@ def train_run(self, run_id: int) -> str:
         error = None
         try:
             spec = EngineSpec.model_validate(run["spec"])
-            # Sized before any data is loaded: a model that cannot take the inputs fails here, in seconds.
-            callback.report_size(*model_size(spec))
+            # Sized before any data is loaded or any weight allocated: a model that cannot take the
+            # inputs, or is over the server's parameter budget, fails here, in seconds.
+            params, macs = model_size(spec)
+            callback.report_size(params, macs)
+            check_budget(spec, params, reporter.max_model_parameters)
             checkpoint_dir = settings.resolved_artifacts_dir / "runs" / str(run_id) / "checkpoints"
             restore_last_checkpoint(reporter, checkpoint_dir / checkpoints.LAST)
             train(spec, callback, data_dir=settings.data_dir, checkpoint_dir=checkpoint_dir,

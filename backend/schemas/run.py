@@ -93,6 +93,9 @@ class RunClaimed(RunPublic):
     heartbeat_seconds: float = Field(
         description="Beat at this interval: a run is given up for lost after 3 missed heartbeats"
     )
+    max_model_parameters: int = Field(
+        description="The server's parameter budget: a larger model fails the run before it is allocated"
+    )
 
 
 class RunTrack(BaseModel):

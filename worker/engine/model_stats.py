@@ -7,12 +7,14 @@ from __future__ import annotations
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from trainboard.model_budget import over_budget
 from trainboard.plugins import MODELS
 from worker.engine.spec import EngineSpec
 
 
 class ModelMisfit(ValueError):
-    """The model cannot be built for, or run on, the dataset's inputs (too small for its poolings...)."""
+    """The model cannot be built for, or run on, the dataset's inputs (too small for its poolings...),
+    or is larger than the server's parameter budget."""
 
 
 def model_size(spec: EngineSpec) -> tuple[int, int]:
@@ -35,3 +37,9 @@ def model_size(spec: EngineSpec) -> tuple[int, int]:
         size = "x".join(map(str, shape))
         raise ModelMisfit(f"model {spec.model.name!r} cannot take this dataset's {size} inputs: {exc}") from exc
     return int(params), int(counter.get_total_flops() // 2)
+
+
+def check_budget(spec: EngineSpec, params: int, budget: int | None) -> None:
+    """Raises `ModelMisfit` naming the model's options when it has more than `budget` parameters."""
+    if budget is not None and params > budget:
+        raise ModelMisfit(over_budget(spec.model.name, params, budget, spec.model.model_dump(), at_least=False))

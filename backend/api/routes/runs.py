@@ -256,7 +256,11 @@ def start_run(run_id: RunId, body: RunStart, session: SessionDep, hub: HubDep, s
         session.rollback()
         raise HTTPException(status_code=409, detail=str(exc)) from exc
     public = _commit_and_notify(session, hub, run)
-    return RunClaimed(**public.model_dump(), heartbeat_seconds=settings.heartbeat_seconds)
+    return RunClaimed(
+        **public.model_dump(),
+        heartbeat_seconds=settings.heartbeat_seconds,
+        max_model_parameters=settings.max_model_parameters,
+    )
 
 
 @router.post("/{run_id}/heartbeat", dependencies=[WriteAuth], responses=errors(404, 409))
