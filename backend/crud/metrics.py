@@ -6,12 +6,13 @@ import math
 import time
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import Integer, String, and_, bindparam, case, column, func, or_, select, text, values
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Integer, String, and_, case, column, func, or_, select, text, values
 from sqlalchemy.orm import Session
 
+from backend.crud import metric_rollups
+from backend.crud.metric_rollups import fold_new_points
 from backend.models import MetricPoint, MetricSummary
+from backend.models.metric import TILE_STEPS
 from backend.services import downsample
 from trainboard.metrics import direction
 
@@ -50,7 +51,7 @@ def add_points(*, session: Session, run_id: int, points: Iterable[Mapping]) -> i
             chunk = rows[start : start + _SQLITE_ROWS]
             statement = _SQLITE_INSERT + ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk)) + _SQLITE_RETURNING
             new += connection.exec_driver_sql(statement, tuple(v for row in chunk for v in row)).fetchall()
-    _update_summaries(connection, run_id, new)
+    fold_new_points(connection, run_id, new)
     return len(new)
 
 
@@ -65,60 +66,6 @@ _PG_INSERT_ARRAYS = text(
 _SQLITE_ROWS = 6000
 _SQLITE_INSERT = "INSERT INTO metrics (run_id, name, step, value, wall_time) VALUES "
 _SQLITE_RETURNING = " ON CONFLICT (run_id, name, step) DO NOTHING RETURNING name, step, value"
-
-
-def _update_summaries(connection, run_id: int, new_points: list[tuple]) -> None:
-    """Fold new points (name, step, value) into their metrics' summaries: one upsert for the batch."""
-    found: dict[str, dict] = {}
-    for name, step, value in new_points:
-        entry = found.get(name)
-        if entry is None:
-            entry = found[name] = {
-                "run_id": run_id, "name": name, "count": 0, "first_step": step, "last_step": step,
-                "last_value": value, "min_value": None, "min_step": None, "max_value": None, "max_step": None,
-            }  # fmt: skip
-        entry["count"] += 1
-        entry["first_step"] = min(entry["first_step"], step)
-        if step > entry["last_step"]:
-            entry["last_step"], entry["last_value"] = step, value
-        if value is None:
-            continue
-        low, high = entry["min_value"], entry["max_value"]
-        if low is None or value < low or (value == low and step < entry["min_step"]):
-            entry["min_value"], entry["min_step"] = value, step
-        if high is None or value > high or (value == high and step < entry["max_step"]):
-            entry["max_value"], entry["max_step"] = value, step
-    if not found:
-        return
-    insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(MetricSummary).values(list(found.values()))
-    old, new = MetricSummary, statement.excluded
-    # Every right-hand side reads the row as it was before this update.
-    later = new.last_step > old.last_step
-    lower = or_(
-        old.min_value.is_(None),
-        and_(new.min_value.is_not(None), or_(new.min_value < old.min_value,
-                                              and_(new.min_value == old.min_value, new.min_step < old.min_step))),
-    )  # fmt: skip
-    higher = or_(
-        old.max_value.is_(None),
-        and_(new.max_value.is_not(None), or_(new.max_value > old.max_value,
-                                              and_(new.max_value == old.max_value, new.max_step < old.max_step))),
-    )  # fmt: skip
-    statement = statement.on_conflict_do_update(
-        index_elements=[MetricSummary.run_id, MetricSummary.name],
-        set_={
-            "count": old.count + new.count,
-            "first_step": case((new.first_step < old.first_step, new.first_step), else_=old.first_step),
-            "last_step": case((later, new.last_step), else_=old.last_step),
-            "last_value": case((later, new.last_value), else_=old.last_value),
-            "min_value": case((lower, new.min_value), else_=old.min_value),
-            "min_step": case((lower, new.min_step), else_=old.min_step),
-            "max_value": case((higher, new.max_value), else_=old.max_value),
-            "max_step": case((higher, new.max_step), else_=old.max_step),
-        },
-    )
-    connection.execute(statement)
 
 
 def point_count(*, session: Session, run_id: int) -> int:
@@ -162,45 +109,43 @@ def thinned_points(*, session: Session, run_id: int, names: list[str] | None, ma
     """A run's points as a chart draws them, by step and name, as (name, step, value, wall_time):
     every point of a metric with at most `max_points`, and of a longer one its M4 thinning
     (backend/services/downsample.py: per stretch of steps its first, last, lowest and highest
-    point, the earliest of equals), computed in the database so that a run of millions of points
-    is never read into memory."""
-    query = select(MetricSummary.name, MetricSummary.count).where(MetricSummary.run_id == run_id)
+    point). A stretch of at least a tile's 64 steps is thinned from the run's tiles, so that a run
+    of millions of points is neither read nor scanned: at most a tile per 64 points, then the kept
+    points by their (run, name, step) key."""
+    query = select(MetricSummary.name, MetricSummary.count, MetricSummary.first_step, MetricSummary.last_step)
+    query = query.where(MetricSummary.run_id == run_id)
     if names:
         query = query.where(MetricSummary.name.in_(names))
-    counts = dict(session.execute(query).all())
-    whole = [name for name, count in counts.items() if count <= max_points]
-    long = [name for name, count in counts.items() if count > max_points]
+    curves = {name: (count, first, last) for name, count, first, last in session.execute(query)}
+    buckets = max(1, max_points // 4)
+    whole = [name for name, (count, _, _) in curves.items() if count <= max_points]
+    tiled = [
+        name for name, (count, first, last) in curves.items()
+        if count > max_points and (last - first + 1) // buckets >= TILE_STEPS
+    ]  # fmt: skip
     found = []
     if whole:
         points = get_points(session=session, run_id=run_id, names=whole)
         found += [(p.name, p.step, p.value, p.wall_time) for p in points]
-    if long:
-        params = {"run_id": run_id, "buckets": max(1, max_points // 4), "names": long}
-        found += session.execute(_M4.bindparams(bindparam("names", expanding=True)), params).all()
+    for name, rows in metric_rollups.tiles(session=session, run_id=run_id, names=tiled).items():
+        steps = downsample.m4_tile_steps(rows, curves[name][1], curves[name][2], max_points)
+        found += _points_at(session, run_id, name, steps)
+    for name in set(curves) - set(whole) - set(tiled):  # stretches shorter than a tile: from the points
+        points = get_points(session=session, run_id=run_id, names=[name])
+        keep = downsample.m4_indices([p.step for p in points], [p.value for p in points], max_points)
+        found += [(name, points[i].step, points[i].value, points[i].wall_time) for i in keep]
     return sorted(found, key=lambda point: (point[1], point[0]))
 
 
-_M4 = text("""
-WITH curves AS (
-    SELECT name, first_step, last_step - first_step + 1 AS span FROM metric_summaries
-    WHERE run_id = :run_id AND name IN :names),
-points AS (
-    SELECT m.name, m.step, m.value, CAST(m.step - c.first_step AS BIGINT) * :buckets / c.span AS bucket
-    FROM metrics m JOIN curves c ON m.name = c.name WHERE m.run_id = :run_id),
-stretches AS (
-    SELECT name, bucket, min(step) AS first, max(step) AS last, min(value) AS low, max(value) AS high
-    FROM points GROUP BY name, bucket),
-extremes AS (
-    SELECT p.name, min(CASE WHEN p.value = s.low THEN p.step END) AS low_step,
-           min(CASE WHEN p.value = s.high THEN p.step END) AS high_step
-    FROM points p JOIN stretches s ON p.name = s.name AND p.bucket = s.bucket GROUP BY p.name, p.bucket),
-kept AS (
-    SELECT name, first AS step FROM stretches UNION SELECT name, last FROM stretches
-    UNION SELECT name, low_step FROM extremes WHERE low_step IS NOT NULL
-    UNION SELECT name, high_step FROM extremes WHERE high_step IS NOT NULL)
-SELECT m.name, m.step, m.value, m.wall_time FROM kept k
-JOIN metrics m ON m.run_id = :run_id AND m.name = k.name AND m.step = k.step
-""")
+def _points_at(session: Session, run_id: int, name: str, steps: list[int]) -> list[tuple]:
+    """The metric's points at these steps, as (name, step, value, wall_time), found by the unique key."""
+    found = []
+    for start in range(0, len(steps), 5000):
+        query = select(MetricPoint.name, MetricPoint.step, MetricPoint.value, MetricPoint.wall_time).where(
+            MetricPoint.run_id == run_id, MetricPoint.name == name, MetricPoint.step.in_(steps[start : start + 5000])
+        )
+        found += [tuple(row) for row in session.execute(query)]
+    return found
 
 
 def last_step(*, session: Session, run_id: int) -> int | None:

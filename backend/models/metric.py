@@ -37,3 +37,29 @@ class MetricSummary(Base):
     min_step: Mapped[int | None] = mapped_column(Integer)
     max_value: Mapped[float | None] = mapped_column(Float)
     max_step: Mapped[int | None] = mapped_column(Integer)
+
+
+# Steps per tile: a chart of a long curve reads a run's tiles (at most one row per 64 points)
+# instead of its points.
+TILE_STEPS = 64
+
+
+class MetricTile(Base):
+    """64 steps of one metric of one run (steps 64 * tile to 64 * tile + 63) in a few figures, kept as
+    the points arrive like `MetricSummary`: the first and last point, and the lowest and highest
+    finite value each with the first step that holds it. A chart of a long curve picks its points
+    among the tiles' (M4, backend/services/downsample.py) without reading every point."""
+
+    __tablename__ = "metric_tiles"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    tile: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_step: Mapped[int] = mapped_column(Integer)
+    first_value: Mapped[float | None] = mapped_column(Float)
+    last_step: Mapped[int] = mapped_column(Integer)
+    last_value: Mapped[float | None] = mapped_column(Float)
+    min_value: Mapped[float | None] = mapped_column(Float)
+    min_step: Mapped[int | None] = mapped_column(Integer)
+    max_value: Mapped[float | None] = mapped_column(Float)
+    max_step: Mapped[int | None] = mapped_column(Integer)

@@ -59,6 +59,37 @@ def _m4_complete(steps: Sequence[int], values: Sequence[float], buckets: int, fi
     return sorted(keep)
 
 
+def m4_tile_steps(tiles: Sequence[tuple], first_step: int, last_step: int, max_points: int) -> list[int]:
+    """The steps M4 keeps of a curve kept as tiles (backend/models/metric.py MetricTile), each
+    (first_step, first_value, last_step, last_value, min_step, min_value, max_step, max_value), in
+    step order: per bucket of steps (as m4_indices cuts them), the first point of its first tile,
+    the last of its last, and the lowest and highest of its tiles' extremes (the earliest of equals).
+    A tile belongs to the bucket of its first step; the curve's extremes are always kept."""
+    buckets = max(1, max_points // 4)
+    span = last_step - first_step + 1
+    keep: set[int] = set()
+    bucket = None
+    first = last = low = high = None  # the open bucket's: steps, and (value, step) of its extremes
+    for tile_first, _, tile_last, _, min_step, min_value, max_step, max_value in tiles:
+        current = (tile_first - first_step) * buckets // span
+        if current != bucket:
+            if bucket is not None:
+                keep.update(_stretch_steps(first, last, low, high))
+            bucket, first, low, high = current, tile_first, None, None
+        last = tile_last
+        if min_value is not None and (low is None or min_value < low[0]):
+            low = (min_value, min_step)
+        if max_value is not None and (high is None or max_value > high[0]):
+            high = (max_value, max_step)
+    if bucket is not None:
+        keep.update(_stretch_steps(first, last, low, high))
+    return sorted(keep)
+
+
+def _stretch_steps(first: int, last: int, low: tuple | None, high: tuple | None) -> set[int]:
+    return {first, last} | {extreme[1] for extreme in (low, high) if extreme is not None}
+
+
 def shared_stride(first_step: int, last_step: int, max_points: int) -> int:
     """One step in how many that curves averaged together all keep (1: every step)."""
     if max_points <= 0:

@@ -321,20 +321,65 @@ def test_pages_follow_the_cursor_over_every_point_exactly_once(client, run):
 
 
 def test_a_chart_read_thins_long_curves_as_the_comparison_does(client, run):
+    """Stretches shorter than a tile (64 steps) are thinned from the points, exactly as the
+    comparison thins its curves."""
     import math
     import random
 
     from backend.services.downsample import m4_indices
 
     rng = random.Random(1)
-    steps = sorted(rng.sample(range(5000), 2000))
+    steps = sorted(rng.sample(range(2000), 1500))  # 50 stretches of 40 steps
     values = [rng.choice([None, round(rng.random(), 1), math.sin(s / 50)]) for s in steps]
     points = [{"name": "val_loss", "step": s, "value": v} for s, v in zip(steps, values, strict=True)]
-    for start in range(0, 2000, 1000):
-        lr = [{"name": "lr", "step": s, "value": 0.1} for s in range(start // 100, start // 100 + 10)]
-        post_points(client, run["id"], points[start : start + 1000] + lr)
+    for start in range(0, 1500, 750):
+        lr = [{"name": "lr", "step": s, "value": 0.1} for s in range(start // 75, start // 75 + 10)]
+        post_points(client, run["id"], points[start : start + 750] + lr)
     body = client.get(f"{API}/runs/{run['id']}/metrics", params={"max_points": 200}).json()
     kept = [(p["step"], p["value"]) for p in body["points"] if p["name"] == "val_loss"]
     assert kept == [(steps[i], values[i]) for i in m4_indices(steps, values, 200)]
     assert [p["step"] for p in body["points"] if p["name"] == "lr"] == list(range(20))  # short: every point
     assert [p["step"] for p in body["points"]] == sorted(p["step"] for p in body["points"])
+
+
+def _m4_by_tiles(steps: list[int], values: list, max_points: int) -> list[int]:
+    """M4 over 64-step tiles, from the points themselves: a tile joins the stretch of its first
+    step; each stretch keeps its first and last step and its earliest lowest and highest value."""
+    buckets, span = max_points // 4, steps[-1] - steps[0] + 1
+    stretches: dict[int, list[tuple[int, float | None]]] = {}
+    tiles: dict[int, list[tuple[int, float | None]]] = {}
+    for step, value in zip(steps, values, strict=True):
+        tiles.setdefault(step // 64, []).append((step, value))
+    for tile in sorted(tiles):
+        points = tiles[tile]
+        stretches.setdefault((points[0][0] - steps[0]) * buckets // span, []).extend(points)
+    keep = set()
+    for points in stretches.values():
+        keep |= {points[0][0], points[-1][0]}
+        finite = [(value, step) for step, value in points if value is not None]
+        if finite:
+            keep |= {min(finite)[1], min(finite, key=lambda vs: (-vs[0], vs[1]))[1]}
+    return sorted(keep)
+
+
+def test_a_chart_read_of_a_long_run_picks_its_points_from_the_tiles_kept_at_ingestion(client, run):
+    """100,000 steps at 2,000 points: stretches of 200 steps, thinned from the 64-step tiles kept as
+    the points arrived (out of order, a tile's points split between batches, NULLs, a re-sent
+    batch): each stretch's first, last, lowest and highest point, the run's extremes among them."""
+    import random
+
+    rng = random.Random(7)
+    steps = sorted(rng.sample(range(100_000), 60_000))
+    values = [None if rng.random() < 0.05 else round(rng.gauss(0, 1), 2) for _ in steps]
+    values[rng.randrange(len(values))] = -9.0  # the run's lowest, and best
+    batches = [steps[start : start + 7000] for start in range(0, len(steps), 7000)]
+    rng.shuffle(batches)
+    by_step = dict(zip(steps, values, strict=True))
+    for batch in [*batches, batches[0]]:
+        post_points(client, run["id"], [{"name": "val_loss", "step": s, "value": by_step[s]} for s in batch])
+    body = client.get(f"{API}/runs/{run['id']}/metrics", params={"max_points": 2000}).json()
+    kept = [(p["step"], p["value"]) for p in body["points"]]
+    assert [step for step, _ in kept] == _m4_by_tiles(steps, values, 2000)
+    assert all(by_step[step] == value for step, value in kept)  # real points, with their values
+    assert len(kept) <= 2000 and (steps[0], values[0]) in kept and (steps[-1], values[-1]) in kept
+    assert min(value for _, value in kept if value is not None) == -9.0

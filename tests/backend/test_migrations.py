@@ -180,3 +180,24 @@ def test_runs_stored_before_metric_summaries_keep_their_figures(migrated):
         assert after["summary"]["val_loss"]["final"] is None and after["summary"]["val_loss"]["best_step"] == 1
         post_points(client, run["id"], [{"name": "val_loss", "step": 5, "value": 0.5}])
         assert client.get(f"{API}/runs/{run['id']}").json()["summary"]["val_loss"]["best"] == 0.5
+
+
+def test_runs_stored_before_metric_tiles_are_charted_the_same(migrated):
+    """0008 fills the 64-step tiles from the points already stored: a chart read of a long curve
+    keeps the same points before and after it, and later points extend the tiles."""
+    engine = get_engine(migrated)
+    values = [((step * 37) % 101) / 100 if step % 9 else None for step in range(5000)]
+    chart = {"max_points": 100, "name": "val_loss"}
+    with TestClient(create_app(migrated), base_url="http://localhost") as client:
+        run = started_run(client)
+        for steps in (range(3000, 5000), range(0, 2000), range(2000, 3000)):  # out of order, tiles split
+            post_points(client, run["id"], [{"name": "val_loss", "step": s, "value": values[s]} for s in steps])
+        before = client.get(f"{API}/runs/{run['id']}/metrics", params=chart).json()["points"]
+    _downgrade(engine, "0007")
+    upgrade(engine)
+    with TestClient(create_app(migrated), base_url="http://localhost") as client:
+        after = client.get(f"{API}/runs/{run['id']}/metrics", params=chart).json()["points"]
+        assert after == before and 20 < len(after) <= 100
+        post_points(client, run["id"], [{"name": "val_loss", "step": 5000, "value": -1.0}])
+        extended = client.get(f"{API}/runs/{run['id']}/metrics", params=chart).json()["points"]
+        assert extended[-1]["step"] == 5000 and min(p["value"] for p in extended if p["value"] is not None) == -1.0
