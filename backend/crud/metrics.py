@@ -266,13 +266,16 @@ def series(
 
 def _driver_rows(session: Session, query) -> list[tuple]:
     """The rows of a query of plain columns as the database driver gives them: for a comparison's
-    hundreds of thousands of points, SQLAlchemy's Row objects cost as much as the query itself."""
+    hundreds of thousands of points, SQLAlchemy's Row objects cost as much as the query itself.
+    psycopg reads them in binary (400,000 points: 350 ms instead of 600 ms of parsing text)."""
     connection = session.connection()
     compiled = query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
     params = compiled.params
     if compiled.positiontup is not None:
         params = tuple(params[key] for key in compiled.positiontup)
-    cursor = connection.connection.dbapi_connection.cursor()
+    dbapi_connection = connection.connection.dbapi_connection
+    binary = connection.dialect.name == "postgresql"
+    cursor = dbapi_connection.cursor(binary=True) if binary else dbapi_connection.cursor()
     try:
         cursor.execute(compiled.string, params)
         return cursor.fetchall()
