@@ -4,7 +4,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, Strict
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Bidirectional overrides and isolates: they make a name read otherwise than it is ("Trojan Source").
@@ -28,11 +28,17 @@ def _readable_label(value: str) -> str:
 # A name a person gives: shown in tables, legends and file names.
 Label = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_readable_label)]
 
+# Numbers as JSON writes them (issue 12, row 12): an integer field takes no 2.5, "2" or true, a number
+# field no "0.5" or false (an integer is a number). The spec's fields: trainboard.catalog.check_spec.
+JsonInt = Annotated[int, Strict()]
+JsonFloat = Annotated[float, Strict()]
+
 # Every report of a worker (heartbeat, points, artifacts, finish, release) carries the attempt its
 # claim returned: its lease. A report of an execution that is no longer the run's current one gets 409.
 LeaseAttempt = Annotated[
     int, Field(ge=1, le=2**31 - 1, description="The attempt this worker claimed (its lease): a stale one gets 409")
 ]
+BodyLeaseAttempt = Annotated[LeaseAttempt, Strict()]  # in a JSON body; a query parameter is text
 
 
 def json_depth(value: Any, limit: int) -> int:

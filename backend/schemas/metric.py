@@ -3,7 +3,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import NotRequired, TypedDict
 
-from backend.schemas.common import LeaseAttempt
+from backend.schemas.common import BodyLeaseAttempt, JsonFloat, JsonInt
 from trainboard.limits import MAX_POINTS_PER_BATCH, MAX_STEP, METRIC_NAME_PATTERN
 
 
@@ -14,9 +14,9 @@ class MetricPointIn(TypedDict):
 
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
     name: Annotated[str, Field(min_length=1, max_length=100, pattern=METRIC_NAME_PATTERN)]
-    step: Annotated[int, Field(ge=0, le=MAX_STEP, description="Epoch for the engine's metrics")]
-    value: Annotated[float | None, Field(description="NaN and infinities are stored as null")]
-    wall_time: NotRequired[Annotated[float | None, Field(description="Unix seconds; default: when received")]]
+    step: Annotated[JsonInt, Field(ge=0, le=MAX_STEP, description="Epoch for the engine's metrics")]
+    value: Annotated[JsonFloat | None, Field(description="NaN and infinities are stored as null")]
+    wall_time: NotRequired[Annotated[JsonFloat | None, Field(description="Unix seconds; default: when received")]]
 
 
 class MetricBatch(TypedDict):
@@ -24,7 +24,7 @@ class MetricBatch(TypedDict):
         extra="forbid",
         json_schema_extra={"examples": [{"attempt": 1, "points": [{"name": "val_loss", "step": 1, "value": 0.42}]}]},
     )
-    attempt: LeaseAttempt
+    attempt: BodyLeaseAttempt
     points: Annotated[list[MetricPointIn], Field(max_length=MAX_POINTS_PER_BATCH)]
 
 

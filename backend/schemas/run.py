@@ -4,7 +4,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from backend.models.run import RunStatus
-from backend.schemas.common import Label, LeaseAttempt, json_within
+from backend.schemas.common import BodyLeaseAttempt, JsonInt, Label, json_within
 from trainboard.limits import MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH, MAX_ENVIRONMENT_BYTES
 from trainboard.spec import TrainSpec, defer_to_catalog_check
 
@@ -153,27 +153,27 @@ class RunStart(BaseModel):
 
 
 # Stored in a 32-bit column: a larger count is a 422, not a database error.
-EpochsCompleted = Annotated[int | None, Field(ge=0, le=2**31 - 1)]
+EpochsCompleted = Annotated[JsonInt | None, Field(ge=0, le=2**31 - 1)]
 
 
 class RunHeartbeat(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"attempt": 1, "epochs_completed": 1, "device_name": "cpu"}]}
     )
-    attempt: LeaseAttempt
+    attempt: BodyLeaseAttempt
     worker_host: str | None = Field(default=None, max_length=255)
     epochs_completed: EpochsCompleted = None
     device_name: str | None = Field(default=None, max_length=255)
     environment: dict[str, Any] | None = None
-    param_count: int | None = Field(default=None, ge=0, le=2**62, description="Parameters, measured by the worker")
-    macs: int | None = Field(default=None, ge=0, le=2**62, description="Multiply-accumulates per sample")
+    param_count: JsonInt | None = Field(default=None, ge=0, le=2**62, description="Parameters, measured by the worker")
+    macs: JsonInt | None = Field(default=None, ge=0, le=2**62, description="Multiply-accumulates per sample")
 
 
 class RunRelease(BaseModel):
     """A worker gives a running run back to the queue (it is shutting down); another resumes it."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"attempt": 1, "reason": "shutdown"}]})
-    attempt: LeaseAttempt
+    attempt: BodyLeaseAttempt
     reason: str | None = Field(default=None, max_length=500)
 
 
@@ -186,7 +186,7 @@ class RunFinish(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"attempt": 1, "status": "completed", "epochs_completed": 2}]}
     )
-    attempt: LeaseAttempt
+    attempt: BodyLeaseAttempt
     status: Literal["completed", "failed", "cancelled"]
     error: str | None = Field(default=None, max_length=20_000)
     epochs_completed: EpochsCompleted = None

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from backend.models.run import RunStatus
-from backend.schemas.common import Label
+from backend.schemas.common import JsonInt, Label
 from backend.schemas.run import EXAMPLE_SPEC
 from trainboard.spec import TrainSpec, defer_to_catalog_check
 
@@ -42,11 +42,11 @@ class StudyCreate(BaseModel):
         '(a name or {"name": ..., options}); "model.norm" sets one option: '
         '{"model.norm": ["none", "batch", "group"], "optimizer": ["adam", "sgd"]}.',
     )
-    seeds: int | list[int] = Field(
+    seeds: JsonInt | list[JsonInt] = Field(
         default=3,
         description="How many seeds per cell (base_spec.seed, +1, +2...), or the seeds themselves",
     )
-    max_runs: int = Field(
+    max_runs: JsonInt = Field(
         default=MAX_STUDY_RUNS, ge=1, le=MAX_STUDY_RUNS, description="Refuse the study if it would make more runs"
     )
 
@@ -86,7 +86,7 @@ class StudyCreate(BaseModel):
 
 class StudyExtend(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"seeds": 2}]})
-    seeds: int = Field(ge=1, le=MAX_SEEDS, description="How many more seeds per cell, continuing the numbers")
+    seeds: JsonInt = Field(ge=1, le=MAX_SEEDS, description="How many more seeds per cell, continuing the numbers")
 
 
 class StudyProgress(BaseModel):
