@@ -190,7 +190,7 @@ def test_runs_stored_before_metric_tiles_are_charted_the_same(migrated):
     chart = {"max_points": 100, "name": "val_loss"}
     with TestClient(create_app(migrated), base_url="http://localhost") as client:
         run = started_run(client)
-        for steps in (range(3000, 5000), range(0, 2000), range(2000, 3000)):  # out of order, tiles split
+        for steps in (range(3000, 5000), range(2000), range(2000, 3000)):  # out of order, tiles split
             post_points(client, run["id"], [{"name": "val_loss", "step": s, "value": values[s]} for s in steps])
         before = client.get(f"{API}/runs/{run['id']}/metrics", params=chart).json()["points"]
     _downgrade(engine, "0007")
