@@ -12,8 +12,9 @@ runs, and both brokers are set to poll queues in that order (`trainboard.broker`
 is the next one any free worker takes, ahead of runs queued before it.
 
 A run whose spec asks for `cuda` (or `cuda:N`) goes to the `.gpu` twin of its queue, which only
-workers with a GPU consume (they consume it before the plain one, which CPU workers share); `cpu`
-and `auto` runs go to the plain queue, which every worker with the packages consumes.
+workers with a GPU consume (they consume it before the plain one, which CPU workers share); one that
+asks for `mps` goes to the `.mps` twin, which only workers on Apple silicon consume; `cpu` and `auto`
+runs go to the plain queue, which every worker with the packages consumes.
 """
 
 from __future__ import annotations
@@ -25,43 +26,54 @@ TRAIN_RUN_TASK = "trainboard.train_run"
 BUILTIN_PACKAGE = "trainboard"
 QUEUE_PREFIX = "trainboard."
 RESUMED_SUFFIX = ".resumed"
-GPU_SUFFIX = ".gpu"
+# The accelerator a run may need, and the suffix of the queues only workers with it consume.
+ACCELERATOR_SUFFIXES = {"cuda": ".gpu", "mps": ".mps"}
+GPU_SUFFIX = ACCELERATOR_SUFFIXES["cuda"]
 
 
-def needs_gpu(device: str) -> bool:
-    """A run on this device (the spec's `device`) can only train on a worker with a GPU."""
-    return device == "cuda" or device.startswith("cuda:")
+def accelerator_of(device: str) -> str | None:
+    """The accelerator a run on this device (the spec's `device`) can only train with: "cuda" for
+    cuda and cuda:N, "mps", or None (cpu and auto train anywhere)."""
+    if device == "cuda" or device.startswith("cuda:"):
+        return "cuda"
+    return "mps" if device == "mps" else None
 
 
-def queue_for(packages: Iterable[str], *, gpu: bool = False) -> str:
-    """The queue of a run whose model and dataset come from these packages; `gpu`: a run that
-    needs a GPU, which only workers with one consume."""
+def queue_for(packages: Iterable[str], *, accelerator: str | None = None) -> str:
+    """The queue of a run whose model and dataset come from these packages; `accelerator`: what the
+    run needs (`accelerator_of`), which only workers with it consume."""
     names = sorted(set(packages))
     if not names:
         raise ValueError("a run's queue needs the packages of its model and dataset")
-    return QUEUE_PREFIX + "+".join(names) + (GPU_SUFFIX if gpu else "")
+    return QUEUE_PREFIX + "+".join(names) + (ACCELERATOR_SUFFIXES[accelerator] if accelerator else "")
 
 
-def queues_of(packages: Iterable[str], *, gpu: bool = False) -> list[str]:
-    """Every queue a worker with these packages consumes: each package and each pair of them, and,
-    on a worker with a GPU, first their GPU-only twins."""
+def queues_of(packages: Iterable[str], *, accelerators: Iterable[str] = ()) -> list[str]:
+    """Every queue a worker with these packages consumes: each package and each pair of them, and
+    first their twins for each accelerator the worker has ("cuda", "mps")."""
     names = sorted(set(packages))
     plain = [queue_for(combo) for size in (1, 2) for combo in itertools.combinations(names, size)]
-    return [*(queue + GPU_SUFFIX for queue in plain), *plain] if gpu else plain
+    twins = [queue + ACCELERATOR_SUFFIXES[accelerator] for accelerator in accelerators for queue in plain]
+    return [*twins, *plain]
 
 
-def is_gpu_only(queue: str) -> bool:
-    return queue.endswith(GPU_SUFFIX)
+def accelerator_of_queue(queue: str) -> str | None:
+    """The accelerator a queue's runs need (None: any worker with the packages takes them)."""
+    for accelerator, suffix in ACCELERATOR_SUFFIXES.items():
+        if queue.endswith(suffix):
+            return accelerator
+    return None
 
 
-def without_gpu(queue: str) -> str:
-    """The plain queue of a GPU-only one: the same packages, any device."""
-    return queue.removesuffix(GPU_SUFFIX)
+def plain_queue(queue: str) -> str:
+    """The queue of the same packages for any device."""
+    accelerator = accelerator_of_queue(queue)
+    return queue.removesuffix(ACCELERATOR_SUFFIXES[accelerator]) if accelerator else queue
 
 
 def packages_in(queue: str) -> list[str]:
     """The packages a queue is named by (its runs need a worker that has all of them)."""
-    return without_gpu(queue).removeprefix(QUEUE_PREFIX).split("+")
+    return plain_queue(queue).removeprefix(QUEUE_PREFIX).split("+")
 
 
 def resumed(queue: str) -> str:

@@ -25,7 +25,7 @@ from trainboard.plugins import (
     package_version,
 )
 from trainboard.queues import queues_of
-from worker.devices import gpu_count
+from worker.devices import gpu_count, has_mps
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,11 @@ def describe_dataset(entry: DatasetEntry) -> DatasetInfo:
 
 
 def worker_queues() -> list[str]:
-    """The queues of every package, and pair of packages, this worker has loaded, and their
-    GPU-only twins when it has a GPU (`trainboard.queues`)."""
+    """The queues of every package, and pair of packages, this worker has loaded, and their twins
+    for the GPU it has: CUDA or Apple's MPS (`trainboard.queues`)."""
     load_plugins()
-    return queues_of(loaded_packages(), gpu=gpu_count() > 0)
+    accelerators = [name for name, present in (("cuda", gpu_count() > 0), ("mps", has_mps())) if present]
+    return queues_of(loaded_packages(), accelerators=accelerators)
 
 
 def _environment() -> dict:

@@ -21,6 +21,14 @@ def gpu_count() -> int:
     return visible_gpu_count()
 
 
+@functools.cache
+def has_mps() -> bool:
+    """Whether this worker trains on Apple silicon's GPU (`device: mps`); asking does not touch CUDA."""
+    import torch
+
+    return bool(torch.backends.mps.is_available())
+
+
 def assign_device(process_index: int) -> str:
     import torch
 

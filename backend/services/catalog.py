@@ -18,7 +18,7 @@ from backend.models.base import utcnow
 from backend.services.grouping import entry_defaults
 from trainboard.catalog import DatasetInfo, ModelInfo, WorkerCatalog, check_spec, describe_options
 from trainboard.options import OPTIMIZERS, SCHEDULERS
-from trainboard.queues import needs_gpu, queue_for
+from trainboard.queues import accelerator_of, queue_for
 from trainboard.settings import Settings
 from trainboard.spec import METRICS_BY_TASK, TrainSpec
 
@@ -47,9 +47,9 @@ class Catalog:
         return check_spec(raw, self.models, self.datasets, max_parameters=self.max_model_parameters)
 
     def queue_of(self, spec: TrainSpec) -> str:
-        """Where only workers with the run's model and dataset take it, and, for `cuda`, a GPU."""
+        """Where only workers with the run's model and dataset take it, and, for `cuda` or `mps`, that device."""
         packages = [self.models[spec.model.name].package, self.datasets[spec.dataset.name].package]
-        return queue_for(packages, gpu=needs_gpu(spec.device))
+        return queue_for(packages, accelerator=accelerator_of(spec.device))
 
     def workers(self, settings: Settings) -> list[dict[str, Any]]:
         """The workers as GET /workers and GET /catalog list them (a submission has no use for this)."""

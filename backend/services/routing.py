@@ -1,7 +1,7 @@
 """Why a queued run waits: no online worker consumes its queue. Worked out from the queues the
-online workers published (`trainboard.queues` names them by packages, `.gpu` for runs that need a
-GPU), so a run nobody can take says so ("waiting for a worker with a GPU") instead of sitting
-silently queued. A run some online worker can take is just waiting for a free one: no reason."""
+online workers published (`trainboard.queues` names them by packages, `.gpu` and `.mps` for runs
+that need that device), so a run nobody can take says so ("waiting for a worker with a GPU")
+instead of sitting silently queued. A run some online worker can take is just waiting for a free one: no reason."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from sqlalchemy.orm import Session
 from backend.models import Run, RunSource, RunStatus
 from backend.schemas.run import RunPublic
 from backend.services.catalog import current_catalog, is_online
-from trainboard.queues import DEFAULT_QUEUE, is_gpu_only, packages_in, without_gpu
+from trainboard.queues import DEFAULT_QUEUE, accelerator_of_queue, packages_in, plain_queue
 from trainboard.settings import Settings
 
 NO_WORKER = "no worker online"
 NEEDS_GPU = "waiting for a worker with a GPU"
+NEEDS = {"cuda": NEEDS_GPU, "mps": "waiting for a worker with an Apple GPU (mps)"}
+TOO = {"cuda": "; it needs a GPU too", "mps": "; it needs an Apple GPU (mps) too"}
 
 
 def online_queues(session: Session, settings: Settings) -> list[set[str]]:
@@ -30,10 +32,10 @@ def waiting_for(queue: str | None, offered: list[set[str]]) -> str | None:
         return None
     if not offered:
         return NO_WORKER
-    gpu = is_gpu_only(queue)
-    if gpu and any(without_gpu(queue) in queues for queues in offered):
-        return NEEDS_GPU
-    also = "; it needs a GPU too" if gpu else ""
+    accelerator = accelerator_of_queue(queue)
+    if accelerator and any(plain_queue(queue) in queues for queues in offered):
+        return NEEDS[accelerator]
+    also = TOO[accelerator] if accelerator else ""
     available = {package for queues in offered for name in queues for package in packages_in(name)}
     missing = [package for package in packages_in(queue) if package not in available]
     if missing:

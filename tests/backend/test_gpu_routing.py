@@ -14,13 +14,13 @@ from tests.utils.factories import API, create_run, queued_messages, start_run, v
 from tests.backend.test_workers_catalog import plugin_worker, publish
 from trainboard.queues import DEFAULT_QUEUE, consumed_in_order, queue_for, queues_of
 
-GPU_QUEUE = queue_for(["trainboard"], gpu=True)
+GPU_QUEUE = queue_for(["trainboard"], accelerator="cuda")
 
 
 def gpu_worker(name: str = "trainboard@gpu-0") -> dict:
     """A worker with the built-in zoo and one GPU, as worker.catalog publishes it."""
     catalog = copy.deepcopy(builtin_catalog())
-    catalog.update(name=name, hostname="gpu-box", queues=queues_of(["trainboard"], gpu=True))
+    catalog.update(name=name, hostname="gpu-box", queues=queues_of(["trainboard"], accelerators=["cuda"]))
     catalog["environment"] = {**catalog["environment"], "gpus": 1}
     return catalog
 
@@ -49,8 +49,8 @@ def test_cpu_and_auto_runs_go_anywhere(client, migrated, device):
 
 def test_workers_with_a_gpu_consume_gpu_runs_first_and_cpu_workers_never():
     assert queues_of(["trainboard"]) == [DEFAULT_QUEUE]
-    assert queues_of(["trainboard"], gpu=True) == [GPU_QUEUE, DEFAULT_QUEUE]
-    assert consumed_in_order(queues_of(["trainboard"], gpu=True)) == [
+    assert queues_of(["trainboard"], accelerators=["cuda"]) == [GPU_QUEUE, DEFAULT_QUEUE]
+    assert consumed_in_order(queues_of(["trainboard"], accelerators=["cuda"])) == [
         GPU_QUEUE + ".resumed", DEFAULT_QUEUE + ".resumed", GPU_QUEUE, DEFAULT_QUEUE,
     ]  # fmt: skip
 
@@ -95,3 +95,22 @@ def test_with_no_worker_online_a_queued_run_says_so(client, migrated):
     run = create_run(client)
     publish(client, {**builtin_catalog(), "name": TEST_WORKER}, stopping=True)
     assert read(client, run["id"])["waiting_for"] == "no worker online"
+
+
+def mac_worker(name: str = "trainboard@mac") -> dict:
+    """A worker on Apple silicon: the built-in zoo and the mps twins of its queues."""
+    catalog = copy.deepcopy(builtin_catalog())
+    catalog.update(name=name, hostname="macbook", queues=queues_of(["trainboard"], accelerators=["mps"]))
+    return catalog
+
+
+def test_an_mps_run_waits_for_a_worker_on_apple_silicon_not_a_cuda_one(client, migrated):
+    run = create_run(client, spec=valid_spec(device="mps"))
+    assert run["queue"] == DEFAULT_QUEUE + ".mps"
+    assert queued_messages(migrated, DEFAULT_QUEUE + ".mps") == 1 and queued_messages(migrated, DEFAULT_QUEUE) == 0
+    assert run["waiting_for"] == "waiting for a worker with an Apple GPU (mps)"
+    publish(client, gpu_worker())  # a CUDA machine takes no mps run
+    assert read(client, run["id"])["waiting_for"] == "waiting for a worker with an Apple GPU (mps)"
+    publish(client, mac_worker())
+    assert read(client, run["id"])["waiting_for"] is None
+    assert queues_of(["trainboard"], accelerators=["mps"]) == [DEFAULT_QUEUE + ".mps", DEFAULT_QUEUE]

@@ -42,7 +42,7 @@ def test_only_a_worker_with_a_gpu_takes_a_cuda_run(tmp_path):
         assert stack.online_workers()["worker0"]["queues"] == [DEFAULT_QUEUE]
         gpu_run = _submit(api, "needs a gpu", "cuda")
         cpu_run = _submit(api, "any device", "auto")
-        assert gpu_run["queue"] == queue_for(["trainboard"], gpu=True)
+        assert gpu_run["queue"] == queue_for(["trainboard"], accelerator="cuda")
         assert gpu_run["waiting_for"] == "waiting for a worker with a GPU"
         assert _wait_for(api, cpu_run["id"], ("completed", "failed"))["status"] == "completed"
         waiting = httpx.get(f"{api}/api/v1/runs/{gpu_run['id']}", timeout=10).json()
@@ -52,7 +52,7 @@ def test_only_a_worker_with_a_gpu_takes_a_cuda_run(tmp_path):
 
         stack.start_worker("gpuworker", env={"CUDA_VISIBLE_DEVICES": "0"})
         online = stack.wait_for_workers("gpuworker")
-        assert online["gpuworker"]["queues"][0] == queue_for(["trainboard"], gpu=True)
+        assert online["gpuworker"]["queues"][0] == queue_for(["trainboard"], accelerator="cuda")
         ended = _wait_for(api, gpu_run["id"], ("completed", "failed"))
         assert ended["status"] == "failed" and "no CUDA GPU" in ended["error"]  # no GPU here, as said
         assert ended["waiting_for"] is None

@@ -52,4 +52,6 @@ def resolve_device(requested: str, assigned: str | None = None) -> torch.device:
     device = torch.device(requested)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"spec asks for device {requested!r} but this worker has no CUDA GPU")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise RuntimeError(f"spec asks for device {requested!r} but this worker has no Apple GPU (mps)")
     return device
