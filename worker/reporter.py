@@ -106,7 +106,7 @@ class Reporter:
         run = self._request("POST", "/start", {"worker_host": worker_host}).json()
         self.attempt = run["attempt"]  # the lease: sent with every later report
         self.heartbeat_seconds = float(run["heartbeat_seconds"])  # the API judges runs lost by it
-        self.max_model_parameters = int(run["max_model_parameters"])  # the API's budget rules here too
+        self.max_model_parameters = run.get("max_model_parameters")  # the API's budget (absent: an older API)
         return run
 
     def add_points(self, step: int, metrics: dict[str, float], wall_time: float | None = None) -> None:
