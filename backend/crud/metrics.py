@@ -10,7 +10,6 @@ from sqlalchemy import Integer, String, and_, case, column, func, or_, select, t
 from sqlalchemy.orm import Session
 
 from backend.crud import metric_rollups
-from backend.crud.metric_rollups import fold_new_points
 from backend.models import MetricPoint, MetricSummary
 from backend.models.metric import TILE_STEPS
 from backend.services import downsample
@@ -51,7 +50,7 @@ def add_points(*, session: Session, run_id: int, points: Iterable[Mapping]) -> i
             chunk = rows[start : start + _SQLITE_ROWS]
             statement = _SQLITE_INSERT + ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk)) + _SQLITE_RETURNING
             new += connection.exec_driver_sql(statement, tuple(v for row in chunk for v in row)).fetchall()
-    fold_new_points(connection, run_id, new)
+    metric_rollups.fold_new_points(connection, run_id, new)
     return len(new)
 
 
