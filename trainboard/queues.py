@@ -28,7 +28,6 @@ QUEUE_PREFIX = "trainboard."
 RESUMED_SUFFIX = ".resumed"
 # The accelerator a run may need, and the suffix of the queues only workers with it consume.
 ACCELERATOR_SUFFIXES = {"cuda": ".gpu", "mps": ".mps"}
-GPU_SUFFIX = ACCELERATOR_SUFFIXES["cuda"]
 
 
 def accelerator_of(device: str) -> str | None:

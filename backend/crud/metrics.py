@@ -142,17 +142,14 @@ def thinned_points(*, session: Session, run_id: int, names: list[str] | None, ma
         name for name, (count, first, last) in curves.items()
         if count > max_points and (last - first + 1) // buckets >= TILE_STEPS
     ]  # fmt: skip
-    found = []
-    if whole:
-        points = get_points(session=session, run_id=run_id, names=whole)
-        found += [(p.name, p.step, p.value, p.wall_time) for p in points]
+    found = point_rows(session=session, run_id=run_id, names=whole) if whole else []
     for name, rows in metric_rollups.tiles(session=session, run_id=run_id, names=tiled).items():
         steps = downsample.m4_tile_steps(rows, curves[name][1], curves[name][2], max_points)
         found += _points_at(session, run_id, name, steps)
     for name in set(curves) - set(whole) - set(tiled):  # stretches shorter than a tile: from the points
-        points = get_points(session=session, run_id=run_id, names=[name])
-        keep = downsample.m4_indices([p.step for p in points], [p.value for p in points], max_points)
-        found += [(name, points[i].step, points[i].value, points[i].wall_time) for i in keep]
+        points = point_rows(session=session, run_id=run_id, names=[name])
+        keep = downsample.m4_indices([p[1] for p in points], [p[2] for p in points], max_points)
+        found += [points[i] for i in keep]
     return sorted(found, key=lambda point: (point[1], point[0]))
 
 

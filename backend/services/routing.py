@@ -14,8 +14,7 @@ from trainboard.queues import DEFAULT_QUEUE, accelerator_of_queue, packages_in, 
 from trainboard.settings import Settings
 
 NO_WORKER = "no worker online"
-NEEDS_GPU = "waiting for a worker with a GPU"
-NEEDS = {"cuda": NEEDS_GPU, "mps": "waiting for a worker with an Apple GPU (mps)"}
+NEEDS = {"cuda": "waiting for a worker with a GPU", "mps": "waiting for a worker with an Apple GPU (mps)"}
 TOO = {"cuda": "; it needs a GPU too", "mps": "; it needs an Apple GPU (mps) too"}
 
 
